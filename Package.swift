@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+// Kiln: train, export, quantize and run small image classifiers on a CPU.
+// Targets and their allowed imports follow DESIGN.md ("Targets and who may import whom").
+import PackageDescription
+
+/// Kernels are compiled with -Ounchecked in every configuration: they are the inner loops
+/// (bounds checks block vectorisation) and tests would otherwise run them unoptimised.
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+
+let package = Package(
+    name: "Kiln",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "KilnTensor", targets: ["KilnTensor"]),
+        .library(name: "KilnKernels", targets: ["KilnKernels"]),
+        .library(name: "KilnGraph", targets: ["KilnGraph"]),
+        .library(name: "KilnModels", targets: ["KilnModels"]),
+        .executable(name: "kiln", targets: ["kiln"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: - Libraries
+        .target(name: "KilnTensor", swiftSettings: kernelFlags),
+        .target(name: "KilnKernels", dependencies: ["KilnTensor"], swiftSettings: kernelFlags),
+        .target(name: "KilnGraph", dependencies: ["KilnTensor", "KilnKernels"]),
+        .target(name: "KilnModels", dependencies: ["KilnGraph", .product(name: "Yams", package: "Yams")]),
+
+        // MARK: - Executables
+        .executableTarget(
+            name: "kiln",
+            dependencies: [
+                "KilnTensor", "KilnGraph", "KilnModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: - Tests
+        .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
+        .testTarget(name: "KilnTensorTests", dependencies: ["KilnTensor", "KilnTestSupport"]),
+        .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTestSupport"]),
+        .testTarget(name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"]),
+        .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
+        .testTarget(
+            name: "KilnCLITests", dependencies: ["KilnTestSupport"],
+            exclude: ["Snapshots"]),
+    ]
+)
