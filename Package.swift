@@ -4,8 +4,12 @@
 import PackageDescription
 
 /// Kernels are compiled with -Ounchecked in every configuration: they are the inner loops
-/// (bounds checks block vectorisation) and tests would otherwise run them unoptimised.
+/// (bounds checks block vectorisation) and tests would otherwise run them unoptimised. They
+/// trust their callers: the graph verifier checks every shape before a kernel runs.
 let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+/// KilnTensor is optimised in every configuration too (seeded initialisation of 25M
+/// parameters is slow unoptimised) but keeps its preconditions.
+let optimizedFlags: [SwiftSetting] = [.unsafeFlags(["-O"])]
 
 let package = Package(
     name: "Kiln",
@@ -23,10 +27,12 @@ let package = Package(
     ],
     targets: [
         // MARK: - Libraries
-        .target(name: "KilnTensor", swiftSettings: kernelFlags),
+        .target(name: "KilnTensor", swiftSettings: optimizedFlags),
         .target(name: "KilnKernels", dependencies: ["KilnTensor"], swiftSettings: kernelFlags),
         .target(name: "KilnGraph", dependencies: ["KilnTensor", "KilnKernels"]),
-        .target(name: "KilnModels", dependencies: ["KilnGraph", .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "KilnModels",
+            dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
 
         // MARK: - Executables
         .executableTarget(
@@ -43,7 +49,7 @@ let package = Package(
         .testTarget(name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["KilnTestSupport"],
+            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
             exclude: ["Snapshots"]),
     ]
 )

@@ -3,7 +3,8 @@ import KilnTensor
 
 extension Graph {
     /// A stable, human-readable listing of the graph: one line per node with its attributes,
-    /// inputs (constants marked `@` with their shapes), output types, parameter count and MACs,
+    /// inputs (constants marked `@` with their shapes; `@.weight` abbreviates `<node>.weight`),
+    /// output types, parameter count and MACs,
     /// then the outputs and totals. Tests snapshot this text; `kiln inspect` prints it.
     ///
     /// Throws when the graph does not verify (types cannot be shown for a broken graph).
@@ -18,18 +19,23 @@ extension Graph {
         for i in inputs { lines.append("input \(i.name): \(describe(i.type))") }
         if let p = metadata.preprocessing {
             lines.append(
-                "preprocessing \(p.width)x\(p.height)x\(p.channels) resize=\(p.resize.rawValue) mean=\(p.mean.map(formatFloat)) std=\(p.std.map(formatFloat))"
+                "preprocessing \(p.width)x\(p.height)x\(p.channels) resize=\(p.resize.rawValue) mean=\(floatList(p.mean)) std=\(floatList(p.std))"
             )
         }
 
         var rows = [[String]]()
         rows.append(["node", "op", "inputs", "outputs", "params", "MACs"])
         for (node, s) in zip(nodes, stats) {
+            // Constants print as `@name[shape]`; those named after the node as `@.suffix[shape]`.
             let ins = node.inputs.map { n -> String in
-                if let c = constants[n] { return "@\(n)\(c.shape)" }
-                return n
+                guard let c = constants[n] else { return n }
+                let own = n.hasPrefix(node.name + ".") ? String(n.dropFirst(node.name.count)) : n
+                return "@\(own)\(c.shape)"
             }.joined(separator: ", ")
-            let outs = node.outputs.map { "\($0): \(describe(types[$0]!))" }.joined(separator: ", ")
+            // An output named after its node shows only its type.
+            let outs = node.outputs.map { o in
+                o == node.name ? describe(types[o]!) : "\(o): \(describe(types[o]!))"
+            }.joined(separator: ", ")
             rows.append([node.name, node.op.summary, ins, outs, grouped(s.parameters), grouped(s.macs)])
         }
         lines += table(rows, rightAligned: [4, 5])
@@ -40,7 +46,7 @@ extension Graph {
                 let h = metadata.heads[k]
                 line += "  head \(h.kind.rawValue) \(h.classes) classes"
                 if !h.classNames.isEmpty { line += " [\(h.classNames.joined(separator: ", "))]" }
-                if let t = h.thresholds { line += " thresholds \(t.map(formatFloat))" }
+                if let t = h.thresholds { line += " thresholds \(floatList(t))" }
                 if let m = h.labelMapping { line += " label \(m)" }
             }
             lines.append(line)
@@ -100,6 +106,9 @@ func formatFloat(_ x: Float) -> String {
     if x == x.rounded(), abs(x) < 1e7 { return String(Int(x)) }
     return "\(x)"
 }
+
+/// `[0.485,0.456,0.406]`
+func floatList(_ xs: [Float]) -> String { "[" + xs.map(formatFloat).joined(separator: ",") + "]" }
 
 /// `1234567` → `1,234,567`
 public func grouped(_ n: Int) -> String {

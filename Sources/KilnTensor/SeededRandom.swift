@@ -41,7 +41,11 @@ public struct SeededRandom: RandomNumberGenerator, Sendable, Hashable, Codable {
     public mutating func nextUnitFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 
     /// Uniform in [lo, hi).
-    public mutating func uniform(_ lo: Float, _ hi: Float) -> Float { lo + (hi - lo) * nextUnitFloat() }
+    public mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
+        let v = lo + (hi - lo) * nextUnitFloat()
+        // Rounding can land on hi (1 + 1 * (1 - 2^-24) == 2 in Float): keep the interval half-open.
+        return v < hi ? v : Swift.max(lo, hi.nextDown)
+    }
 
     /// Standard normal sample (Box–Muller, computed in Double for accuracy in the tails).
     public mutating func normal(mean: Float = 0, std: Float = 1) -> Float {

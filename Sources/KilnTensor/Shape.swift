@@ -84,7 +84,10 @@ public struct Shape: Hashable, Sendable, Codable, ExpressibleByArrayLiteral, Cus
             } else if d < 0 {
                 return nil
             }
-            known *= out[i]
+            // Targets come from model files: an overflowing product must not wrap around.
+            let (product, overflow) = known.multipliedReportingOverflow(by: out[i])
+            guard !overflow else { return nil }
+            known = product
         }
         let total = elementCount
         if let i = inferred {

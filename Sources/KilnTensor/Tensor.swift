@@ -165,7 +165,7 @@ public struct Tensor: Sendable, Hashable, CustomStringConvertible {
 
     /// Builds a tensor from little-endian bytes, checking the byte count against the shape.
     /// The shape comes from a file and may be hostile: its element count is bounded first.
-    public init(dtype: DType, shape: Shape, bytes: UnsafeRawBufferPointer, quant: QuantParams? = nil) throws {
+    public init(dtype: DType, shape: Shape, bytes: UnsafeRawBufferPointer, quant: QuantParams? = nil) throws(TensorError) {
         guard let n = shape.checkedElementCount(limit: Int(Int32.max)) else {
             throw TensorError("shape \(shape) has negative or absurdly large dimensions")
         }

@@ -96,7 +96,10 @@ extension Reference {
                 d -= 1
             }
         }
-        return Tensor(shape: shape, storage: x.storage.gathering(gather), quant: x.quant)
+        // A per-channel quantization axis moves with its axis.
+        var quant = x.quant
+        if let axis = quant?.axis, let a = x.shape.normalizedAxis(axis) { quant?.axis = perm.firstIndex(of: a) }
+        return Tensor(shape: shape, storage: x.storage.gathering(gather), quant: quant)
     }
 
     /// Constant padding. `pads` holds the leading amounts for every axis, then the trailing

@@ -13,7 +13,8 @@ extension Reference {
         for i in xa.indices {
             let c = channel(i)
             let v = (xa[i] / params.scale[c]).rounded() + Float(params.zeroPoint[c])
-            q[i] = Int32(min(max(v, lo), hi))
+            // NaN has no integer value: it maps to the zero point (real value 0).
+            q[i] = v.isNaN ? params.zeroPoint[c] : Int32(min(max(v, lo), hi))
         }
         let storage: TensorStorage = dtype == .i8 ? .i8(q.map { Int8($0) }) : .u8(q.map { UInt8($0) })
         return Tensor(shape: x.shape, storage: storage, quant: params)
