@@ -18,7 +18,7 @@ build: deps
 # KILN_REQUIRE_PYTHON makes a missing cross-check engine a failure instead of a skip.
 test: venv
 	$(SWIFT) build --build-tests
-	KILN_PYTHON=$(CURDIR)/.venv/bin/python KILN_REQUIRE_PYTHON=1 $(SWIFT) test --skip-build
+	KILN_PYTHON=$(CURDIR)/.venv/bin/python KILN_REQUIRE_PYTHON=1 $(SWIFT) test --skip-build --disable-swift-testing
 
 demo: build
 	@scripts/demo.sh $(KILN)

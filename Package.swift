@@ -46,7 +46,8 @@ let package = Package(
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnTensorTests", dependencies: ["KilnTensor", "KilnTestSupport"]),
         .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTestSupport"]),
-        .testTarget(name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"]),
+        .testTarget(
+            name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
         .testTarget(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],

@@ -18,7 +18,7 @@ public func runProcess(
     if let currentDirectory { process.currentDirectoryURL = currentDirectory }
     // stderr goes to a file so that neither stream can block the child on a full pipe.
     let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-proc-\(UUID().uuidString).err")
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: errURL) }
     let out = Pipe()
     let errHandle = try FileHandle(forWritingTo: errURL)
