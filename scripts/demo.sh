@@ -30,7 +30,7 @@ for recipe in Models/*.yaml; do
     printf '| %-36s | %10s | %13s | %12s | %14s |\n' "$name" "$params" "$macs" "$bytes" "$nodes ($folded)"
 done
 
-step "The two-headed document/screen model (Models/doc_two_heads_256.yaml), last lines of its dump"
-tail -4 "$OUT/doc_two_heads_256.txt"
+step "The two-headed document/screen model (Models/documents-two-heads-256.yaml), last lines of its dump"
+tail -4 "$OUT/documents-two-heads-256.txt"
 echo
 echo "Full dumps, JSON and .kiln files are in $OUT/."

@@ -12,7 +12,7 @@ extension Kiln {
                 Examples:
                   kiln inspect --arch shufflenet_v2_x0_5 --input 256 \\
                       --heads screen:2,not_document:2
-                  kiln inspect Models/doc_two_heads_256.yaml --passes inference
+                  kiln inspect Models/documents-two-heads-256.yaml --passes inference
                   kiln inspect --arch resnet18 --save runs/resnet18.kiln
                   kiln inspect runs/resnet18.kiln --summary
                 """)

@@ -98,9 +98,9 @@ final class TextDumpTests: XCTestCase {
     }
 
     func testTwoHeadedShuffleNetDump() throws {
-        let spec = try ModelSpec.load(recipe: repositoryRoot.appendingPathComponent("Models/doc_two_heads_256.yaml"))
+        let spec = try ModelSpec.load(recipe: repositoryRoot.appendingPathComponent("Models/documents-two-heads-256.yaml"))
         let dump = try Zoo.build(spec).textDump()
-        assertSnapshot(dump, named: "doc_two_heads_256.txt")
+        assertSnapshot(dump, named: "documents-two-heads-256.txt")
         XCTAssertTrue(dump.hasSuffix("total: 204 nodes, 544,548 parameters (0.54 M), 64,116,736 MACs (64.12 M), 2,218,192 bytes of constants\n"))
     }
 }
