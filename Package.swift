@@ -28,11 +28,16 @@ let package = Package(
     targets: [
         // MARK: - Libraries
         .target(name: "KilnTensor", swiftSettings: optimizedFlags),
-        .target(name: "KilnKernels", dependencies: ["KilnTensor"], swiftSettings: kernelFlags),
+        .target(name: "KilnKernels", dependencies: ["KilnTensor", "CKilnKernels"], swiftSettings: kernelFlags),
         .target(name: "KilnGraph", dependencies: ["KilnTensor", "KilnKernels"]),
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
+
+        // MARK: - Implementation details
+        /// The innermost float loops in C, compiled per instruction set (see its header). Always
+        /// optimised: tests would otherwise run -O0 kernels.
+        .target(name: "CKilnKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // MARK: - Executables
         .executableTarget(

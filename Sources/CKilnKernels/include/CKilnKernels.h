@@ -1,0 +1,173 @@
+// CKilnKernels: the innermost float32 loops of Kiln's accelerated kernels, in C with ISA
+// intrinsics, and a small spinning thread pool.
+//
+// Every kernel is compiled once per instruction set (portable C, AVX2+FMA, AVX-512, NEON on
+// aarch64) and takes the instruction set to use as its first argument, so tests can run each
+// path on one machine. `kiln_isa_best()` is the fastest one this CPU and OS support, chosen
+// once. The Swift orchestration lives in KilnKernels/Accelerated; this header is its only
+// interface.
+//
+// Layout legend: activations are NHWC, one batch item at a time: a pixel is `channels`
+// contiguous floats and consecutive pixels are `pixel_stride` floats apart (>= channels, so a
+// kernel can read or write a channel slice of a wider tensor). Conv weights are OHWI
+// (TFLite CONV_2D), depthwise weights [KH, KW, C] (TFLite DEPTHWISE_CONV_2D's 1HWC).
+#ifndef CKILNKERNELS_H
+#define CKILNKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction sets a kernel can be run with.
+typedef enum {
+    KILN_ISA_PORTABLE = 0,
+    KILN_ISA_AVX2 = 1,
+    KILN_ISA_AVX512 = 2,
+    KILN_ISA_NEON = 3,
+} kiln_isa;
+
+/// The fastest instruction set this CPU and OS support, detected once (cpuid + xgetbv on x86).
+/// The environment variable KILN_ISA=portable|avx2|avx512|neon caps it (for comparisons).
+kiln_isa kiln_isa_best(void);
+/// 1 when this CPU and OS can run kernels compiled for `isa`, else 0.
+int kiln_isa_supported(kiln_isa isa);
+
+/// Output channels per packed weight panel.
+#define KILN_PANEL 16
+/// The largest number of kernel taps (KH * KW) the conv kernel accepts.
+#define KILN_MAX_TAPS 64
+
+// MARK: - Convolution (dense, any kernel size) and fully connected layers
+
+/// Floats needed by kiln_pack_conv_f32: per panel of 16 output channels, 16 biases then
+/// taps * in_channels rows of 16 weights.
+size_t kiln_conv_packed_count(size_t out_channels, size_t taps, size_t in_channels);
+
+/// Packs OHWI weights `[out_channels][taps][in_channels]` and an optional bias into panels
+/// (zero-padded past the last output channel). `packed` has kiln_conv_packed_count floats.
+void kiln_pack_conv_f32(
+    size_t out_channels, size_t taps, size_t in_channels, const float *weights, const float *bias,
+    float *packed);
+
+/// Geometry of one convolution over one batch item.
+typedef struct {
+    size_t in_h, in_w, in_c, in_pixel_stride;
+    size_t out_h, out_w, out_c, out_pixel_stride;
+    size_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    /// Leading padding; trailing padding follows from the output size.
+    size_t pad_top, pad_left;
+    /// At least in_c zeros: what padded taps read.
+    const float *zeros;
+    /// The fused activation as a clamp (-inf, +inf for none).
+    float min, max;
+} kiln_conv_params;
+
+/// y[p][o] = clamp(bias[o] + sum_{t,i} w[o][t][i] * x[pixel of tap t of p][i]) for output pixels
+/// p in [pixel_begin, pixel_end) (flat oy * out_w + ox) and the output channels of panels
+/// [panel_begin, panel_end). A fully connected layer is a 1x1 conv over `rows` pixels.
+void kiln_conv_f32(
+    kiln_isa isa, const kiln_conv_params *p, const float *input, const float *packed, float *output,
+    size_t pixel_begin, size_t pixel_end, size_t panel_begin, size_t panel_end);
+
+// MARK: - Depthwise convolution (depth multiplier 1)
+
+/// Floats needed by kiln_pack_depthwise_f32: (taps + 1) rows of channels rounded up to 16.
+size_t kiln_depthwise_packed_count(size_t channels, size_t taps);
+/// Packs `[taps][channels]` weights and an optional bias as [bias row][tap rows], zero-padded.
+void kiln_pack_depthwise_f32(size_t channels, size_t taps, const float *weights, const float *bias, float *packed);
+
+/// y[oy][ox][c] = clamp(bias[c] + sum_{ky,kx} w[ky][kx][c] * x[oy*sh - pt + ky*dh][ox*sw - pl + kx*dw][c])
+/// for output rows [row_begin, row_end); out_c must equal in_c.
+void kiln_depthwise_f32(
+    kiln_isa isa, const kiln_conv_params *p, const float *input, const float *packed, float *output,
+    size_t row_begin, size_t row_end);
+
+// MARK: - Pooling
+
+typedef struct {
+    size_t in_h, in_w, channels;
+    size_t out_h, out_w;
+    size_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
+    /// Average pooling divides by the whole window (1) or by the cells inside the input (0,
+    /// TFLite's rule).
+    int count_include_pad;
+    float min, max;
+} kiln_pool_params;
+
+/// Max over each window (cells outside the input never win), output rows [row_begin, row_end).
+void kiln_max_pool_f32(kiln_isa isa, const kiln_pool_params *p, const float *input, float *output, size_t row_begin, size_t row_end);
+/// Average over each window, output rows [row_begin, row_end).
+void kiln_avg_pool_f32(kiln_isa isa, const kiln_pool_params *p, const float *input, float *output, size_t row_begin, size_t row_end);
+/// y[c] = mean over `pixels` of x[p][c], for channels [c_begin, c_end).
+void kiln_mean_pixels_f32(
+    kiln_isa isa, const float *input, size_t pixels, size_t channels, float *output, size_t c_begin, size_t c_end);
+
+// MARK: - Elementwise
+
+typedef enum {
+    KILN_BINARY_ADD = 0,
+    KILN_BINARY_SUB = 1,
+    KILN_BINARY_MUL = 2,
+    KILN_BINARY_DIV = 3,
+    KILN_BINARY_MAX = 4,
+    KILN_BINARY_MIN = 5,
+} kiln_binary_op;
+
+/// y[i] = clamp(a[i * a_step] op b[i * b_step]) for i < n; steps are 0 (broadcast) or 1.
+void kiln_binary_f32(
+    kiln_isa isa, kiln_binary_op op, const float *a, size_t a_step, const float *b, size_t b_step, float *y,
+    size_t n, float min, float max);
+
+typedef enum {
+    /// clamp(x, min, max): ReLU, ReLU6, ReLU_N1_TO_1.
+    KILN_UNARY_CLAMP = 0,
+    /// 1 / (1 + exp(-x))
+    KILN_UNARY_LOGISTIC = 1,
+    /// x * relu6(x + 3) / 6
+    KILN_UNARY_HARD_SWISH = 2,
+    /// x * logistic(x)
+    KILN_UNARY_SILU = 3,
+    /// tanh(x)
+    KILN_UNARY_TANH = 4,
+} kiln_unary_op;
+
+/// y[i] = f(x[i]) for i < n (`min`/`max` used by KILN_UNARY_CLAMP). In place is allowed.
+void kiln_unary_f32(kiln_isa isa, kiln_unary_op op, const float *x, float *y, size_t n, float min, float max);
+
+/// Softmax over each of `rows` rows of `n` contiguous floats: exp(beta*(x - max)) / sum.
+void kiln_softmax_f32(const float *x, float *y, size_t rows, size_t n, float beta);
+
+// MARK: - Data movement
+
+/// Copies `rows` runs of `count` floats: dst[r * dst_stride + i] = src[r * src_stride + i].
+void kiln_copy_rows_f32(const float *src, size_t src_stride, float *dst, size_t dst_stride, size_t rows, size_t count);
+
+/// Batched transpose of small matrices of `inner`-float elements:
+/// y[b][c][r][k] = x[b][r][c][k] for b < batch, r < rows, c < cols, k < inner.
+/// With rows = groups, cols = channels / groups and inner = 1 it is ShuffleNet's channel shuffle.
+void kiln_transpose_f32(const float *x, float *y, size_t batch, size_t rows, size_t cols, size_t inner);
+
+// MARK: - Thread pool
+
+/// A fixed set of worker threads that run the tasks of one parallel loop at a time.
+/// Workers spin briefly between loops (kernels are microseconds long), then sleep.
+typedef struct kiln_thread_pool kiln_thread_pool;
+/// One task of a parallel loop: `context` is the caller's, `task` in [0, tasks).
+typedef void (*kiln_task_fn)(void *context, size_t task);
+
+/// A pool with `threads` participants: the calling thread plus threads - 1 workers.
+/// NULL when a thread cannot be created (or threads is 0).
+kiln_thread_pool *kiln_thread_pool_create(size_t threads);
+void kiln_thread_pool_destroy(kiln_thread_pool *pool);
+size_t kiln_thread_pool_threads(const kiln_thread_pool *pool);
+/// Runs fn(context, t) for every t in [0, tasks), on the caller and the workers; returns when
+/// all are done. Performs no allocation.
+void kiln_thread_pool_run(kiln_thread_pool *pool, kiln_task_fn fn, void *context, size_t tasks);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
