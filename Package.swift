@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "KilnKernels", targets: ["KilnKernels"]),
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
+        .library(name: "KilnRuntime", targets: ["KilnRuntime"]),
         .executable(name: "kiln", targets: ["kiln"]),
     ],
     dependencies: [
@@ -30,6 +31,7 @@ let package = Package(
         .target(name: "KilnTensor", swiftSettings: optimizedFlags),
         .target(name: "KilnKernels", dependencies: ["KilnTensor", "CKilnKernels"], swiftSettings: kernelFlags),
         .target(name: "KilnGraph", dependencies: ["KilnTensor", "KilnKernels"]),
+        .target(name: "KilnRuntime", dependencies: ["KilnTensor", "KilnKernels"], swiftSettings: optimizedFlags),
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
@@ -54,6 +56,12 @@ let package = Package(
         .testTarget(
             name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
+        /// Replaces the process's malloc with a counting one (see its header).
+        .target(name: "CKilnMallocCounter", path: "Tests/CKilnMallocCounter"),
+        .testTarget(
+            name: "KilnRuntimeTests",
+            dependencies: ["KilnRuntime", "KilnGraph", "KilnModels", "KilnTestSupport", "CKilnMallocCounter"],
+            swiftSettings: optimizedFlags),
         .testTarget(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
             exclude: ["Snapshots"]),

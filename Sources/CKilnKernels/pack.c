@@ -138,3 +138,34 @@ void kiln_transpose_f32(const float *x, float *y, size_t batch, size_t rows, siz
                 memcpy(yb + (c * rows + r) * inner, xb + (r * cols + c) * inner, inner * sizeof(float));
     }
 }
+
+static void strided_copy(
+    const float *src, float *dst, size_t d, size_t rank, const size_t *counts, const ptrdiff_t *ss, const ptrdiff_t *ds) {
+    if (d + 1 == rank) {
+        size_t n = counts[d];
+        if (ss[d] == 1 && ds[d] == 1) {
+            memcpy(dst, src, n * sizeof(float));
+        } else {
+            for (size_t i = 0; i < n; i++) dst[(ptrdiff_t)i * ds[d]] = src[(ptrdiff_t)i * ss[d]];
+        }
+        return;
+    }
+    for (size_t i = 0; i < counts[d]; i++)
+        strided_copy(src + (ptrdiff_t)i * ss[d], dst + (ptrdiff_t)i * ds[d], d + 1, rank, counts, ss, ds);
+}
+
+void kiln_strided_copy_f32(
+    const float *src, float *dst, size_t rank, const size_t *counts, const ptrdiff_t *src_strides,
+    const ptrdiff_t *dst_strides) {
+    if (rank == 0) {
+        *dst = *src;
+        return;
+    }
+    for (size_t d = 0; d < rank; d++)
+        if (counts[d] == 0) return;
+    strided_copy(src, dst, 0, rank, counts, src_strides, dst_strides);
+}
+
+void kiln_fill_f32(float *dst, size_t count, float value) {
+    for (size_t i = 0; i < count; i++) dst[i] = value;
+}

@@ -150,6 +150,18 @@ void kiln_copy_rows_f32(const float *src, size_t src_stride, float *dst, size_t 
 /// With rows = groups, cols = channels / groups and inner = 1 it is ShuffleNet's channel shuffle.
 void kiln_transpose_f32(const float *x, float *y, size_t batch, size_t rows, size_t cols, size_t inner);
 
+/// The largest rank kiln_strided_copy_f32 takes.
+#define KILN_MAX_RANK 6
+/// Copies a strided box: for every index (i_0, ..., i_{rank-1}) below `counts`,
+/// dst[Σ i_d * dst_strides[d]] = src[Σ i_d * src_strides[d]] (strides in floats, may be 0 or
+/// negative on the source). Transposes, slices and the interior of a pad are such boxes.
+void kiln_strided_copy_f32(
+    const float *src, float *dst, size_t rank, const size_t *counts, const ptrdiff_t *src_strides,
+    const ptrdiff_t *dst_strides);
+
+/// dst[i] = value for i < count.
+void kiln_fill_f32(float *dst, size_t count, float value);
+
 // MARK: - Thread pool
 
 /// A fixed set of worker threads that run the tasks of one parallel loop at a time.

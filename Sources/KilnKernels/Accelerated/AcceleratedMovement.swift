@@ -19,3 +19,24 @@ extension Accelerated {
         kiln_transpose_f32(x, y, batch, rows, cols, inner)
     }
 }
+
+extension Accelerated {
+    /// The largest rank ``stridedCopy(_:into:counts:srcStrides:dstStrides:)`` takes.
+    public static let maxStridedRank = Int(KILN_MAX_RANK)
+
+    /// Copies a strided box: for every index `i` below `counts`,
+    /// `dst[Σ i_d * dstStrides[d]] = src[Σ i_d * srcStrides[d]]` (strides in floats). The
+    /// three arrays have one entry per axis, at most ``maxStridedRank``.
+    public static func stridedCopy(
+        _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, rank: Int, counts: UnsafePointer<Int>,
+        srcStrides: UnsafePointer<Int>, dstStrides: UnsafePointer<Int>
+    ) {
+        precondition(rank <= maxStridedRank, "stridedCopy: rank \(rank) > \(maxStridedRank)")
+        kiln_strided_copy_f32(src, dst, rank, counts, srcStrides, dstStrides)
+    }
+
+    /// `dst[i] = value` for `i < count`.
+    public static func fill(_ dst: UnsafeMutablePointer<Float>, count: Int, value: Float) {
+        kiln_fill_f32(dst, count, value)
+    }
+}

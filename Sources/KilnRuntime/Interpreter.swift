@@ -1,0 +1,329 @@
+import KilnKernels
+import KilnTensor
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Runs a ``KilnModel``: prepared once, invoked many times without allocating.
+///
+/// ```swift
+/// let interpreter = try Interpreter(model: model, threads: 2)
+/// try interpreter.setInput("input", pixels)        // or withInput for zero-copy
+/// try interpreter.invoke()
+/// let logits = try interpreter.output("screen")    // a Tensor (copied); withOutput to read in place
+/// ```
+/// Preparing packs every weight for its kernel, copies the constants the kernels read, plans
+/// and allocates the arena, resolves every kernel call to pointers and starts `threads - 1`
+/// worker threads. ``invoke()`` then runs the calls in order and performs no heap allocation.
+/// An interpreter belongs to one thread at a time; create one per thread (they share the model).
+public final class Interpreter {
+    public let model: KilnModel
+    public let threads: Int
+    /// The instruction set the kernels run with.
+    public let isa: KernelISA
+
+    private let arena: UnsafeMutableRawPointer
+    private let packed: UnsafeMutablePointer<Float>
+    private let constants: UnsafeMutablePointer<Float>
+    private let zeros: UnsafeMutablePointer<Float>
+    private let ints: UnsafeMutablePointer<Int>
+    private let steps: UnsafeMutablePointer<Step>
+    private let stepCount: Int
+    private let times: UnsafeMutablePointer<UInt64>
+    private let pool: ThreadPool?
+    private var runs = 0
+
+    /// Record the time of every step during ``invoke()`` (see ``profile``). Off by default;
+    /// switching it costs two clock reads per step.
+    public var profiling = false {
+        didSet { resetProfile() }
+    }
+
+    /// Prepares `model` for `threads` threads (the caller's plus `threads - 1` workers).
+    public init(model: KilnModel, threads: Int = 1, isa: KernelISA = .best) throws(RuntimeError) {
+        guard threads >= 1, threads <= 256 else { throw RuntimeError("threads must be between 1 and 256, got \(threads)") }
+        guard isa.isSupported else { throw RuntimeError("this CPU cannot run \(isa) kernels") }
+        self.model = model
+        self.threads = threads
+        self.isa = isa
+        let program = model.program
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(program.arenaBytes, 64), alignment: 64)
+        arena.initializeMemory(as: UInt8.self, repeating: 0, count: max(program.arenaBytes, 64))
+        packed = Interpreter.floats(program.packedFloats)
+        constants = Interpreter.floats(program.constantPoolFloats)
+        zeros = Interpreter.floats(program.zerosNeeded + 16)
+        let intCount = program.instructions.reduce(0) { n, i in
+            switch i.kind {
+            case .binary(let b): return n + 3 * b.outerCounts.count
+            case .copy(let c): return n + 3 * c.counts.count
+            default: return n
+            }
+        }
+        ints = .allocate(capacity: max(intCount, 1))
+        stepCount = program.instructions.count
+        steps = .allocate(capacity: max(stepCount, 1))
+        times = .allocate(capacity: max(stepCount, 1))
+        times.initialize(repeating: 0, count: max(stepCount, 1))
+        if threads > 1 {
+            guard let p = ThreadPool(threads: threads) else {
+                Interpreter.release(arena, packed, constants, zeros, ints, steps, times, initializedSteps: 0)
+                throw RuntimeError("cannot start \(threads - 1) worker threads")
+            }
+            pool = p
+        } else {
+            pool = nil
+        }
+        prepare(program)
+    }
+
+    deinit {
+        Interpreter.release(arena, packed, constants, zeros, ints, steps, times, initializedSteps: stepCount)
+    }
+
+    private static func floats(_ n: Int) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(n, 16) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(n, 16))
+        p.initialize(repeating: 0, count: max(n, 16))
+        return p
+    }
+
+    private static func release(
+        _ arena: UnsafeMutableRawPointer, _ packed: UnsafeMutablePointer<Float>, _ constants: UnsafeMutablePointer<Float>,
+        _ zeros: UnsafeMutablePointer<Float>, _ ints: UnsafeMutablePointer<Int>, _ steps: UnsafeMutablePointer<Step>,
+        _ times: UnsafeMutablePointer<UInt64>, initializedSteps: Int
+    ) {
+        arena.deallocate()
+        packed.deallocate()
+        constants.deallocate()
+        zeros.deallocate()
+        ints.deallocate()
+        steps.deinitialize(count: initializedSteps)
+        steps.deallocate()
+        times.deallocate()
+    }
+
+    // MARK: - Prepare
+
+    /// Packs weights, copies constants and resolves every instruction to a ``Step``.
+    private func prepare(_ program: Program) {
+        let storage = model.storage
+        let tensors = model.graph.tensors
+        for (t, offset) in program.pooledConstants {
+            let bytes = storage.bytes(tensors[t].constant!)
+            UnsafeMutableRawPointer(constants + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        }
+        func pointer(_ o: Operand) -> UnsafeMutablePointer<Float> {
+            switch program.location[o.tensor]! {
+            case .arena(let buffer, let byteOffset):
+                let raw = arena + program.bufferOffsets[buffer] + byteOffset
+                return raw.assumingMemoryBound(to: Float.self) + o.offset
+            case .constant(let floatOffset):
+                return constants + floatOffset + o.offset
+            }
+        }
+        /// A constant's floats, copied when the file leaves them unaligned.
+        func withConstant<R>(_ t: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+            let bytes = storage.bytes(tensors[t].constant!)
+            if Int(bitPattern: bytes.baseAddress) % 4 == 0 {
+                return body(bytes.baseAddress!.assumingMemoryBound(to: Float.self))
+            }
+            let copy = [Float](unsafeUninitializedCapacity: bytes.count / 4) { b, n in
+                UnsafeMutableRawBufferPointer(b).copyMemory(from: bytes)
+                n = bytes.count / 4
+            }
+            return copy.withUnsafeBufferPointer { body($0.baseAddress!) }
+        }
+        var nextInt = 0
+        func intArray(_ values: [Int]) -> UnsafePointer<Int> {
+            let p = ints + nextInt
+            for (i, v) in values.enumerated() { p[i] = v }
+            nextInt += values.count
+            return UnsafePointer(p)
+        }
+        let parallel = threads > 1
+        for (k, instruction) in program.instructions.enumerated() {
+            var parts = 1
+            let kind: StepKind
+            switch instruction.kind {
+            case .conv(let c), .depthwise(let c):
+                let depthwise: Bool
+                if case .depthwise = instruction.kind { depthwise = true } else { depthwise = false }
+                let dst = packed + c.packedOffset
+                withConstant(c.weights) { w in
+                    if let b = c.bias {
+                        withConstant(b) { bias in
+                            depthwise
+                                ? Accelerated.packDepthwise(c.shape, weights: w, bias: bias, into: dst)
+                                : Accelerated.packConv(c.shape, weights: w, bias: bias, into: dst)
+                        }
+                    } else {
+                        depthwise
+                            ? Accelerated.packDepthwise(c.shape, weights: w, bias: nil, into: dst)
+                            : Accelerated.packConv(c.shape, weights: w, bias: nil, into: dst)
+                    }
+                }
+                let macs = c.batch * c.shape.outPixels * c.shape.outC * (depthwise ? c.shape.taps : c.shape.taps * c.shape.inC)
+                // Few pixels (fully connected layers, the last stages): split the channels.
+                let byPanels = !depthwise && c.shape.outPixels < 8 * threads * 2
+                if parallel && macs >= 32_768 {
+                    parts = depthwise ? min(threads, c.shape.outH) : min(threads, byPanels ? c.shape.panels : (c.shape.outPixels + 7) / 8)
+                }
+                let s = ConvStep(
+                    shape: c.shape, batch: c.batch, x: pointer(c.input), xBatch: c.inputBatchStride, y: pointer(c.output),
+                    yBatch: c.outputBatchStride, packed: dst, zeros: zeros, byPanels: byPanels, isa: isa)
+                kind = depthwise ? .depthwise(s) : .conv(s)
+            case .maxPool(let p), .avgPool(let p):
+                let s = PoolStep(
+                    shape: p.shape, batch: p.batch, x: pointer(p.input), xBatch: p.shape.inH * p.shape.inW * p.shape.channels,
+                    y: pointer(p.output), yBatch: p.shape.outH * p.shape.outW * p.shape.channels, isa: isa)
+                if parallel && p.batch * p.shape.outH * p.shape.outW * p.shape.channels >= 16_384 { parts = min(threads, p.shape.outH) }
+                if case .maxPool = instruction.kind { kind = .maxPool(s) } else { kind = .avgPool(s) }
+            case .mean(let m):
+                kind = .mean(MeanStep(batch: m.batch, pixels: m.pixels, channels: m.channels, x: pointer(m.input), y: pointer(m.output), isa: isa))
+                if parallel && m.batch * m.pixels * m.channels >= 65_536 { parts = min(threads, (m.channels + 15) / 16) }
+            case .binary(let b):
+                kind = .binary(BinaryStep(
+                    op: b.op, clamp: b.clamp, a: pointer(b.a), b: pointer(b.b), y: pointer(b.output), rank: b.outerCounts.count,
+                    counts: intArray(b.outerCounts), aStrides: intArray(b.aStrides), bStrides: intArray(b.bStrides), inner: b.inner,
+                    aStep: b.aStep, bStep: b.bStep, isa: isa))
+                let total = b.outerCounts.reduce(b.inner, *)
+                if parallel && total >= 65_536 { parts = b.outerCounts.isEmpty ? threads : min(threads, b.outerCounts.reduce(1, *)) }
+            case .unary(let u):
+                kind = .unary(UnaryStep(op: u.op, clamp: u.clamp, x: pointer(u.input), y: pointer(u.output), count: u.count, isa: isa))
+                if parallel && u.count >= 32_768 { parts = threads }
+            case .softmax(let s):
+                kind = .softmax(SoftmaxStep(x: pointer(s.input), y: pointer(s.output), rows: s.rows, count: s.count, beta: s.beta))
+            case .copy(let c):
+                kind = .copy(CopyStep(
+                    x: pointer(c.input), y: pointer(c.output), rank: c.counts.count, counts: intArray(c.counts),
+                    srcStrides: intArray(c.srcStrides), dstStrides: intArray(c.dstStrides)))
+            case .fill(let f):
+                kind = .fill(FillStep(y: pointer(f.output), count: f.count, value: f.value))
+            case .transpose(let t):
+                kind = .transpose(TransposeStep(
+                    x: pointer(t.input), y: pointer(t.output), batch: t.batch, rows: t.rows, cols: t.cols, inner: t.inner))
+            }
+            (steps + k).initialize(to: Step(kind: kind, parts: max(parts, 1), op: instruction.op))
+        }
+    }
+
+    // MARK: - Invoke
+
+    /// Runs the model on the current inputs. Allocates nothing.
+    public func invoke() throws(RuntimeError) {
+        let timing = profiling
+        for i in 0..<stepCount {
+            let step = steps + i
+            let start = timing ? Interpreter.now() : 0
+            let parts = step.pointee.parts
+            if parts > 1, let pool {
+                pool.run(Interpreter.task, context: UnsafeMutableRawPointer(step), tasks: parts)
+            } else {
+                step.pointee.run(part: 0)
+            }
+            if timing { times[i] &+= Interpreter.now() &- start }
+        }
+        if timing { runs += 1 }
+    }
+
+    private static let task: ThreadPool.Task = { context, part in
+        context.unsafelyUnwrapped.assumingMemoryBound(to: Step.self).pointee.run(part: part)
+    }
+
+    @inline(__always)
+    private static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    // MARK: - Inputs and outputs
+
+    public var inputs: [TensorDescription] { model.inputs }
+    public var outputs: [TensorDescription] { model.outputs }
+
+    /// Bytes of the activation arena (see ``KilnModel/arenaBytes``).
+    public var arenaBytes: Int { model.arenaBytes }
+
+    private func tensor(named name: String, in list: [(name: String, tensor: Int)], _ what: String) throws(RuntimeError) -> Int {
+        guard let t = list.first(where: { $0.name == name })?.tensor else {
+            throw RuntimeError("the model has no \(what) named '\(name)'; it has \(list.map(\.name).joined(separator: ", "))")
+        }
+        return t
+    }
+
+    private func buffer(_ t: Int) -> UnsafeMutableBufferPointer<Float> {
+        let program = model.program
+        guard case .arena(let b, let byteOffset) = program.location[t]! else { preconditionFailure("not an arena tensor") }
+        let p = (arena + program.bufferOffsets[b] + byteOffset).assumingMemoryBound(to: Float.self)
+        return UnsafeMutableBufferPointer(start: p, count: model.graph.tensors[t].elementCount)
+    }
+
+    /// Calls `body` with the memory of input `name`, to fill in place (NHWC float32).
+    public func withInput<R>(_ name: String, _ body: (UnsafeMutableBufferPointer<Float>) throws -> R) throws -> R {
+        try body(buffer(try tensor(named: name, in: model.graph.inputs, "input")))
+    }
+
+    /// Copies `values` into input `name`; their count must be the input's element count.
+    public func setInput(_ name: String, _ values: [Float]) throws(RuntimeError) {
+        let b = buffer(try tensor(named: name, in: model.graph.inputs, "input"))
+        guard values.count == b.count else {
+            throw RuntimeError("input '\(name)' takes \(b.count) floats, got \(values.count)")
+        }
+        _ = b.update(fromContentsOf: values)
+    }
+
+    /// Copies `tensor` into input `name`; its shape and type must be the input's.
+    public func setInput(_ name: String, _ tensor: Tensor) throws(RuntimeError) {
+        let t = try self.tensor(named: name, in: model.graph.inputs, "input")
+        let info = model.graph.tensors[t]
+        guard tensor.dtype == .f32, tensor.shape.dims == info.shape else {
+            throw RuntimeError("input '\(name)' is f32\(Shape(info.shape)), got \(tensor.type)")
+        }
+        try setInput(name, tensor.floats)
+    }
+
+    /// Calls `body` with the memory of output `name` (valid until the next invoke).
+    public func withOutput<R>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        try body(UnsafeBufferPointer(buffer(try tensor(named: name, in: model.graph.outputs, "output"))))
+    }
+
+    /// A copy of output `name`.
+    public func output(_ name: String) throws(RuntimeError) -> Tensor {
+        let t = try tensor(named: name, in: model.graph.outputs, "output")
+        return Tensor(shape: Shape(model.graph.tensors[t].shape), floats: Array(buffer(t)))
+    }
+
+    // MARK: - Profiling
+
+    /// Time spent in one operator, averaged over the invocations since profiling was switched on.
+    public struct OperatorTime: Sendable {
+        public var index: Int
+        public var name: String
+        public var seconds: Double
+    }
+
+    /// Per-operator times (steps of one operator summed), in execution order; empty before
+    /// a profiled invoke.
+    public var profile: [OperatorTime] {
+        guard runs > 0 else { return [] }
+        var result: [OperatorTime] = []
+        for i in 0..<stepCount {
+            let op = steps[i].op
+            let seconds = Double(times[i]) / 1e9 / Double(runs)
+            if let last = result.last, last.index == op {
+                result[result.count - 1].seconds += seconds
+            } else {
+                result.append(OperatorTime(index: op, name: model.graph.operators[op].kind.name, seconds: seconds))
+            }
+        }
+        return result
+    }
+
+    private func resetProfile() {
+        times.update(repeating: 0, count: max(stepCount, 1))
+        runs = 0
+    }
+}

@@ -1,0 +1,645 @@
+import KilnKernels
+import KilnTensor
+
+/// Bounds that keep a hostile file from driving an absurd allocation.
+enum Limits {
+    /// Elements of one tensor.
+    static let tensorElements = 1 << 28
+    /// Bytes of the planned arena.
+    static let arenaBytes = 1 << 31
+    /// Rank of any tensor.
+    static let rank = 6
+}
+
+/// Lowers a ``ModelGraph`` to a ``Program`` (see there), checking it on the way.
+struct Lowering {
+    let graph: ModelGraph
+    let storage: ModelStorage
+
+    private var location: [Program.Location?]
+    private var bufferOf: [Int?]
+    private var buffers: [MemoryPlanner.Request] = []
+    private var available: [Bool]
+    private var instructions: [Instruction] = []
+    private var pooled: [(tensor: Int, floatOffset: Int)] = []
+    private var poolFloats = 0
+    private var packedFloats = 0
+    private var zerosNeeded = 0
+    private var consumers: [Int]
+    private var graphOutputs: Set<Int>
+    private var graphInputs: Set<Int>
+    /// PAD outputs folded into the convolution that reads them: (pad input, paddings).
+    private var foldedPads: [Int: (input: Int, top: Int, left: Int, bottom: Int, right: Int)] = [:]
+    /// The operator being lowered (for messages and lifetimes).
+    private var current = 0
+
+    static func lower(_ graph: ModelGraph, storage: ModelStorage) throws(RuntimeError) -> Program {
+        var l = Lowering(graph: graph, storage: storage)
+        return try l.run()
+    }
+
+    private init(graph: ModelGraph, storage: ModelStorage) {
+        self.graph = graph
+        self.storage = storage
+        let n = graph.tensors.count
+        location = Array(repeating: nil, count: n)
+        bufferOf = Array(repeating: nil, count: n)
+        available = Array(repeating: false, count: n)
+        consumers = Array(repeating: 0, count: n)
+        graphOutputs = Set(graph.outputs.map(\.tensor))
+        graphInputs = Set(graph.inputs.map(\.tensor))
+    }
+
+    // MARK: - Driver
+
+    private mutating func run() throws(RuntimeError) -> Program {
+        try checkTensors()
+        for op in graph.operators {
+            for t in op.inputs where t >= 0 && t < consumers.count { consumers[t] += 1 }
+        }
+        for (name, t) in graph.inputs {
+            guard t >= 0, t < graph.tensors.count else { throw RuntimeError("input '\(name)' names tensor \(t), which does not exist") }
+            guard graph.tensors[t].constant == nil else { throw RuntimeError("input '\(name)' is a constant tensor") }
+            guard graph.tensors[t].dtype == .f32 else {
+                throw RuntimeError("input '\(name)' is \(graph.tensors[t].dtype); this runtime runs float32 models")
+            }
+            guard !available[t] else { throw RuntimeError("input '\(name)' is listed twice") }
+            available[t] = true
+            newBuffer(t, first: 0)
+        }
+        for (k, op) in graph.operators.enumerated() {
+            current = k
+            do throws(RuntimeError) {
+                try lower(op)
+            } catch {
+                throw RuntimeError("operator \(k) (\(op.kind.name)): \(error.description)")
+            }
+        }
+        for (name, t) in graph.outputs {
+            guard t >= 0, t < graph.tensors.count else { throw RuntimeError("output '\(name)' names tensor \(t), which does not exist") }
+            guard available[t], let b = bufferOf[t] else {
+                throw RuntimeError("output '\(name)' is not computed by the graph (a constant or a missing tensor)")
+            }
+            buffers[b].last = graph.operators.count
+        }
+        let (offsets, arena) = MemoryPlanner.plan(buffers)
+        guard arena <= Limits.arenaBytes else {
+            throw RuntimeError("the model needs a \(arena)-byte arena, more than the \(Limits.arenaBytes) allowed")
+        }
+        return Program(
+            instructions: instructions, location: location, buffers: buffers, bufferOffsets: offsets, arenaBytes: arena,
+            pooledConstants: pooled, constantPoolFloats: poolFloats, packedFloats: packedFloats, zerosNeeded: zerosNeeded)
+    }
+
+    /// Every tensor: a sane shape, and constants whose bytes lie in the file and match it.
+    private func checkTensors() throws(RuntimeError) {
+        for (i, t) in graph.tensors.enumerated() {
+            guard t.shape.count <= Limits.rank else {
+                throw RuntimeError("tensor \(i) '\(t.name)' has rank \(t.shape.count); at most \(Limits.rank) is supported")
+            }
+            guard let n = Shape(t.shape).checkedElementCount(limit: Limits.tensorElements) else {
+                throw RuntimeError("tensor \(i) '\(t.name)' has negative or absurd dimensions \(t.shape)")
+            }
+            if let range = t.constant {
+                guard range.lowerBound >= 0, range.upperBound <= storage.count else {
+                    throw RuntimeError("tensor \(i) '\(t.name)': its data lies outside the file")
+                }
+                guard range.count == n * t.dtype.byteWidth else {
+                    throw RuntimeError(
+                        "tensor \(i) '\(t.name)' is \(t.dtype)\(t.shape), \(n * t.dtype.byteWidth) bytes, but its buffer has \(range.count)")
+                }
+            }
+        }
+    }
+
+    // MARK: - Bookkeeping
+
+    private mutating func newBuffer(_ t: Int, first: Int) {
+        bufferOf[t] = buffers.count
+        location[t] = .arena(buffer: buffers.count, byteOffset: 0)
+        buffers.append(MemoryPlanner.Request(bytes: graph.tensors[t].elementCount * 4, first: first, last: first))
+    }
+
+    /// An input of the current operator: checked, and its lifetime extended to now.
+    private mutating func input(_ op: Operator, _ i: Int) throws(RuntimeError) -> Int {
+        guard i < op.inputs.count, op.inputs[i] >= 0 else { throw RuntimeError("input \(i) is missing") }
+        let t = op.inputs[i]
+        guard t < graph.tensors.count else { throw RuntimeError("input \(i) names tensor \(t), which does not exist") }
+        guard available[t] || graph.tensors[t].constant != nil else {
+            throw RuntimeError("input \(i) (tensor \(t) '\(graph.tensors[t].name)') is read before it is computed")
+        }
+        if let b = bufferOf[t] { buffers[b].last = max(buffers[b].last, current) }
+        return t
+    }
+
+    /// An optional input: nil when omitted (index -1 or absent).
+    private mutating func optionalInput(_ op: Operator, _ i: Int) throws(RuntimeError) -> Int? {
+        guard i < op.inputs.count, op.inputs[i] >= 0 else { return nil }
+        return try input(op, i)
+    }
+
+    /// A float activation operand (constants are copied into the pool).
+    private mutating func data(_ op: Operator, _ i: Int) throws(RuntimeError) -> Int {
+        let t = try input(op, i)
+        guard graph.tensors[t].dtype == .f32 else {
+            throw RuntimeError("input \(i) is \(graph.tensors[t].dtype); this runtime runs float32 models")
+        }
+        if location[t] == nil, graph.tensors[t].constant != nil {
+            location[t] = .constant(floatOffset: poolFloats)
+            pooled.append((t, poolFloats))
+            poolFloats += (graph.tensors[t].elementCount + 15) / 16 * 16
+        }
+        return t
+    }
+
+    /// A constant float tensor of the given shape (weights, biases).
+    private mutating func constantFloats(_ op: Operator, _ i: Int, shape: [Int]?, what: String) throws(RuntimeError) -> Int {
+        let t = try input(op, i)
+        let info = graph.tensors[t]
+        guard info.constant != nil else { throw RuntimeError("the \(what) must be a constant") }
+        guard info.dtype == .f32 else { throw RuntimeError("the \(what) is \(info.dtype); float32 expected") }
+        if let shape, info.shape != shape { throw RuntimeError("the \(what) is \(info.shape), expected \(shape)") }
+        return t
+    }
+
+    /// The integer values of a constant int32/int64 tensor.
+    private mutating func constantInts(_ op: Operator, _ i: Int, what: String) throws(RuntimeError) -> [Int] {
+        let t = try input(op, i)
+        let info = graph.tensors[t]
+        guard let range = info.constant else { throw RuntimeError("the \(what) must be a constant") }
+        let bytes = storage.bytes(range)
+        switch info.dtype {
+        case .i32: return (0..<info.elementCount).map { Int(bytes.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) }
+        case .i64: return (0..<info.elementCount).map { Int(bytes.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
+        default: throw RuntimeError("the \(what) is \(info.dtype); int32 expected")
+        }
+    }
+
+    /// The single output of the current operator, checked against `shape`.
+    private mutating func output(_ op: Operator, _ i: Int = 0, shape: [Int]) throws(RuntimeError) -> Int {
+        let t = try declaredOutput(op, i)
+        guard graph.tensors[t].shape == shape else {
+            throw RuntimeError("output \(i) is declared \(graph.tensors[t].shape) but computes to \(shape)")
+        }
+        newBuffer(t, first: current)
+        return t
+    }
+
+    private mutating func declaredOutput(_ op: Operator, _ i: Int) throws(RuntimeError) -> Int {
+        guard i < op.outputs.count else { throw RuntimeError("output \(i) is missing") }
+        let t = op.outputs[i]
+        guard t >= 0, t < graph.tensors.count else { throw RuntimeError("output \(i) names tensor \(t), which does not exist") }
+        guard !available[t], graph.tensors[t].constant == nil else {
+            throw RuntimeError("output \(i) (tensor \(t) '\(graph.tensors[t].name)') is written twice or is a constant")
+        }
+        guard graph.tensors[t].dtype == .f32 else {
+            throw RuntimeError("output \(i) is \(graph.tensors[t].dtype); this runtime runs float32 models")
+        }
+        available[t] = true
+        return t
+    }
+
+    private func shape(_ t: Int) -> [Int] { graph.tensors[t].shape }
+
+    private mutating func emit(_ kind: Instruction.Kind) { instructions.append(Instruction(op: current, kind: kind)) }
+
+    private func expectOutputs(_ op: Operator, _ n: Int) throws(RuntimeError) {
+        guard op.outputs.count == n else { throw RuntimeError("has \(op.outputs.count) outputs, expected \(n)") }
+    }
+
+    // MARK: - Operators
+
+    private mutating func lower(_ op: Operator) throws(RuntimeError) {
+        switch op.kind {
+        case .conv2d(let a): try lowerConv(op, a, depthwise: false)
+        case .depthwiseConv2d(let a, let multiplier):
+            guard multiplier == 1 || multiplier == 0 else { throw RuntimeError("depth multiplier \(multiplier) is not supported") }
+            try lowerConv(op, a, depthwise: true)
+        case .fullyConnected(let act, let keep): try lowerFullyConnected(op, act, keepNumDims: keep)
+        case .add(let act): try lowerBinary(op, .add, act)
+        case .sub(let act): try lowerBinary(op, .sub, act)
+        case .mul(let act): try lowerBinary(op, .mul, act)
+        case .div(let act): try lowerBinary(op, .div, act)
+        case .maximum: try lowerBinary(op, .max, .none)
+        case .minimum: try lowerBinary(op, .min, .none)
+        case .maxPool2d(let a): try lowerPool(op, a, max: true)
+        case .averagePool2d(let a): try lowerPool(op, a, max: false)
+        case .mean(let keep): try lowerMean(op, keepDims: keep)
+        case .reshape, .squeeze: try lowerReshape(op)
+        case .transpose: try lowerTranspose(op)
+        case .concatenation(let axis, let act): try lowerConcat(op, axis: axis, act)
+        case .split(let count): try lowerSplit(op, count: count, sizesInput: nil, axisInput: 0, dataInput: 1)
+        case .splitV(let count): try lowerSplit(op, count: count, sizesInput: 1, axisInput: 2, dataInput: 0)
+        case .stridedSlice(let a): try lowerStridedSlice(op, a)
+        case .pad: try lowerPad(op)
+        case .softmax(let beta): try lowerSoftmax(op, beta: beta)
+        case .logistic: try lowerUnary(op, .logistic, .none)
+        case .hardSwish: try lowerUnary(op, .hardSwish, .none)
+        case .tanh: try lowerUnary(op, .tanh, .none)
+        case .relu: try lowerUnary(op, .clamp, Clamp(min: 0))
+        case .relu6: try lowerUnary(op, .clamp, Clamp(min: 0, max: 6))
+        case .reluN1To1: try lowerUnary(op, .clamp, Clamp(min: -1, max: 1))
+        }
+    }
+
+    private func nhwc(_ s: [Int], _ what: String) throws(RuntimeError) -> (n: Int, h: Int, w: Int, c: Int) {
+        guard s.count == 4 else { throw RuntimeError("the \(what) is \(s); a 4-D NHWC tensor is expected") }
+        return (s[0], s[1], s[2], s[3])
+    }
+
+    private mutating func lowerConv(_ op: Operator, _ a: WindowAttributes, depthwise: Bool) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        var x = try data(op, 0)
+        var padding = a.padding
+        if let folded = foldedPads[x] {
+            // A zero PAD before a VALID window: read the unpadded input with explicit padding.
+            guard a.padding == .valid else { throw RuntimeError("internal: folded pad before a non-VALID window") }
+            x = folded.input
+            if let b = bufferOf[x] { buffers[b].last = max(buffers[b].last, current) }
+            padding = .explicit(top: folded.top, left: folded.left, bottom: folded.bottom, right: folded.right)
+        }
+        let (n, h, w, c) = try nhwc(shape(x), "input")
+        let filter = try input(op, 1)
+        let fs = shape(filter)
+        guard fs.count == 4 else { throw RuntimeError("the filter is \(fs); 4-D expected") }
+        let (kh, kw) = (fs[1], fs[2])
+        let o: Int
+        if depthwise {
+            guard fs[0] == 1, fs[3] == c else { throw RuntimeError("the depthwise filter is \(fs), expected [1, KH, KW, \(c)]") }
+            o = c
+        } else {
+            guard fs[3] == c else {
+                throw RuntimeError("the filter is \(fs) for \(c) input channels (grouped convolutions are not supported)")
+            }
+            o = fs[0]
+        }
+        _ = try constantFloats(op, 1, shape: nil, what: "filter")
+        let bias = try optionalInput(op, 2) == nil ? nil : try constantFloats(op, 2, shape: [o], what: "bias")
+        guard a.strideH >= 1, a.strideW >= 1, a.dilationH >= 1, a.dilationW >= 1, kh >= 1, kw >= 1 else {
+            throw RuntimeError("strides, dilations and the kernel must be positive")
+        }
+        guard kh * kw <= Accelerated.maxTaps else { throw RuntimeError("a \(kh)x\(kw) kernel is larger than supported") }
+        var lead = (0, 0), trail = (0, 0)
+        if case .explicit(let t, let l, let b, let r) = padding { (lead, trail) = ((t, l), (b, r)) }
+        guard
+            let ry = padding.resolve(input: h, kernel: kh, stride: a.strideH, dilation: a.dilationH, leading: lead.0, trailing: trail.0),
+            let rx = padding.resolve(input: w, kernel: kw, stride: a.strideW, dilation: a.dilationW, leading: lead.1, trailing: trail.1)
+        else { throw RuntimeError("the \(kh)x\(kw) window does not fit the \(h)x\(w) input") }
+        let g = Conv2dGeometry(
+            kernel: (kh, kw), stride: (a.strideH, a.strideW), dilation: (a.dilationH, a.dilationW),
+            pads: (ry.before, rx.before, ry.after, rx.after))
+        guard let cs = Accelerated.ConvShape(inH: h, inW: w, inC: c, outC: o, geometry: g, clamp: a.activation.clamp),
+            cs.outH == ry.output, cs.outW == rx.output
+        else { throw RuntimeError("the window does not fit") }
+        let y = try output(op, shape: [n, cs.outH, cs.outW, o])
+        let packedCount = depthwise ? Accelerated.depthwisePackedCount(cs) : Accelerated.convPackedCount(cs)
+        let call = ConvCall(
+            shape: cs, batch: n, input: Operand(tensor: x), inputBatchStride: h * w * c, output: Operand(tensor: y),
+            outputBatchStride: cs.outPixels * o, weights: filter, bias: bias, packedOffset: packedFloats)
+        packedFloats += (packedCount + 15) / 16 * 16
+        zerosNeeded = max(zerosNeeded, c)
+        emit(depthwise ? .depthwise(call) : .conv(call))
+    }
+
+    private mutating func lowerFullyConnected(_ op: Operator, _ act: Activation, keepNumDims: Bool) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let x = try data(op, 0)
+        let weights = try input(op, 1)
+        let ws = shape(weights)
+        guard ws.count == 2 else { throw RuntimeError("the weights are \(ws); [outputs, inputs] expected") }
+        let (o, i) = (ws[0], ws[1])
+        _ = try constantFloats(op, 1, shape: nil, what: "weights")
+        let bias = try optionalInput(op, 2) == nil ? nil : try constantFloats(op, 2, shape: [o], what: "bias")
+        let xs = shape(x)
+        let count = xs.reduce(1, *)
+        guard i > 0, count % i == 0, !xs.isEmpty else { throw RuntimeError("an input of \(xs) does not split into rows of \(i)") }
+        let rows = count / i
+        let outShape = keepNumDims ? Array(xs.dropLast()) + [o] : [rows, o]
+        if keepNumDims && xs.last != i { throw RuntimeError("keep_num_dims needs the last input axis to be \(i)") }
+        let y = try output(op, shape: outShape)
+        let cs = Accelerated.ConvShape(inH: 1, inW: rows, inC: i, outC: o, geometry: Conv2dGeometry(kernel: 1), clamp: act.clamp)!
+        emit(.conv(ConvCall(
+            shape: cs, batch: 1, input: Operand(tensor: x), inputBatchStride: 0, output: Operand(tensor: y),
+            outputBatchStride: 0, weights: weights, bias: bias, packedOffset: packedFloats)))
+        packedFloats += (Accelerated.convPackedCount(cs) + 15) / 16 * 16
+    }
+
+    private mutating func lowerPool(_ op: Operator, _ a: WindowAttributes, max isMax: Bool) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let x = try data(op, 0)
+        let (n, h, w, c) = try nhwc(shape(x), "input")
+        guard a.strideH >= 1, a.strideW >= 1, a.filterH >= 1, a.filterW >= 1 else {
+            throw RuntimeError("strides and the filter must be positive")
+        }
+        var lead = (0, 0), trail = (0, 0)
+        if case .explicit(let t, let l, let b, let r) = a.padding {
+            guard t < a.filterH, b < a.filterH, l < a.filterW, r < a.filterW else {
+                throw RuntimeError("pool padding must be smaller than the window")
+            }
+            (lead, trail) = ((t, l), (b, r))
+        }
+        guard let ry = a.padding.resolve(input: h, kernel: a.filterH, stride: a.strideH, dilation: 1, leading: lead.0, trailing: trail.0),
+            let rx = a.padding.resolve(input: w, kernel: a.filterW, stride: a.strideW, dilation: 1, leading: lead.1, trailing: trail.1)
+        else { throw RuntimeError("the \(a.filterH)x\(a.filterW) window does not fit the \(h)x\(w) input") }
+        let y = try output(op, shape: [n, ry.output, rx.output, c])
+        let ps = Accelerated.PoolShape(
+            inH: h, inW: w, channels: c, outH: ry.output, outW: rx.output, kernelH: a.filterH, kernelW: a.filterW,
+            strideH: a.strideH, strideW: a.strideW, padTop: ry.before, padLeft: rx.before, countIncludePad: false,
+            clamp: a.activation.clamp)
+        let call = PoolCall(shape: ps, batch: n, input: Operand(tensor: x), output: Operand(tensor: y))
+        emit(isMax ? .maxPool(call) : .avgPool(call))
+    }
+
+    private mutating func lowerMean(_ op: Operator, keepDims: Bool) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let x = try data(op, 0)
+        let xs = shape(x)
+        let axes = Set(try constantInts(op, 1, what: "axes").map { $0 < 0 ? $0 + xs.count : $0 })
+        guard xs.count == 4, axes == [1, 2] else {
+            throw RuntimeError("MEAN over axes \(axes.sorted()) of \(xs) is not supported (only H and W of NHWC)")
+        }
+        let (n, h, w, c) = (xs[0], xs[1], xs[2], xs[3])
+        let y = try output(op, shape: keepDims ? [n, 1, 1, c] : [n, c])
+        emit(.mean(MeanCall(batch: n, pixels: h * w, channels: c, input: Operand(tensor: x), output: Operand(tensor: y))))
+    }
+
+    private mutating func lowerBinary(_ op: Operator, _ kind: Accelerated.BinaryOp, _ act: Activation) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let a = try data(op, 0), b = try data(op, 1)
+        let sa = shape(a), sb = shape(b)
+        guard let out = Shape.broadcast(Shape(sa), Shape(sb))?.dims else { throw RuntimeError("cannot broadcast \(sa) with \(sb)") }
+        let y = try output(op, shape: out)
+        let strides = { (s: [Int]) -> [Int] in
+            let own = Shape(s).strides
+            return (0..<out.count).map { d in
+                let k = d - (out.count - s.count)
+                return k < 0 || s[k] == 1 ? 0 : own[k]
+            }
+        }
+        var dims = collapse(counts: out, strides: [strides(sa), strides(sb)])
+        var inner = 1, aStep = 1, bStep = 1
+        if let last = dims.counts.last, dims.strides[0].last! <= 1, dims.strides[1].last! <= 1 {
+            inner = last
+            aStep = dims.strides[0].last!
+            bStep = dims.strides[1].last!
+            dims.counts.removeLast()
+            dims.strides[0].removeLast()
+            dims.strides[1].removeLast()
+        }
+        emit(.binary(BinaryCall(
+            op: kind, clamp: act.clamp, a: Operand(tensor: a), b: Operand(tensor: b), output: Operand(tensor: y),
+            outerCounts: dims.counts, aStrides: dims.strides[0], bStrides: dims.strides[1], inner: inner, aStep: aStep,
+            bStep: bStep)))
+    }
+
+    private mutating func lowerUnary(_ op: Operator, _ kind: Accelerated.UnaryOp, _ clamp: Clamp) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let x = try data(op, 0)
+        let y = try output(op, shape: shape(x))
+        emit(.unary(UnaryCall(op: kind, clamp: clamp, input: Operand(tensor: x), output: Operand(tensor: y), count: graph.tensors[x].elementCount)))
+    }
+
+    private mutating func lowerSoftmax(_ op: Operator, beta: Float) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let x = try data(op, 0)
+        let xs = shape(x)
+        guard let last = xs.last, last > 0 else { throw RuntimeError("softmax of \(xs)") }
+        let y = try output(op, shape: xs)
+        emit(.softmax(SoftmaxCall(
+            input: Operand(tensor: x), output: Operand(tensor: y), rows: graph.tensors[x].elementCount / last, count: last,
+            beta: beta)))
+    }
+
+    private mutating func lowerReshape(_ op: Operator) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let x = try data(op, 0)
+        let t = try declaredOutput(op, 0)
+        guard graph.tensors[t].elementCount == graph.tensors[x].elementCount else {
+            throw RuntimeError("cannot reshape \(shape(x)) to \(shape(t))")
+        }
+        if let b = bufferOf[x], !(graphInputs.contains(x) && graphOutputs.contains(t)) {
+            // An alias: the same bytes seen with another shape.
+            bufferOf[t] = b
+            location[t] = location[x]
+        } else if case .constant = location[x] {
+            location[t] = location[x]
+        } else {
+            newBuffer(t, first: current)
+            emit(.copy(CopyCall(input: Operand(tensor: x), output: Operand(tensor: t), counts: [graph.tensors[x].elementCount], srcStrides: [1], dstStrides: [1])))
+        }
+    }
+
+    private mutating func lowerTranspose(_ op: Operator) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let x = try data(op, 0)
+        let xs = shape(x)
+        let perm = try constantInts(op, 1, what: "permutation")
+        guard perm.sorted() == Array(0..<xs.count) else { throw RuntimeError("\(perm) is not a permutation of \(xs.count) axes") }
+        let y = try output(op, shape: perm.map { xs[$0] })
+        // Output axis d reads input axis perm[d]: copy with the input's strides permuted.
+        let inStrides = Shape(xs).strides
+        let dims = collapse(counts: perm.map { xs[$0] }, strides: [perm.map { inStrides[$0] }, Shape(perm.map { xs[$0] }).strides])
+        // [B, R, C, K] → [B, C, R, K] (a block swap) is the batched transpose kernel.
+        let c = dims.counts, s = dims.strides[0]
+        var swap: (batch: Int, rows: Int, cols: Int, inner: Int)? = nil
+        switch c.count {
+        case 2 where s[1] == c[0] && s[0] == 1: swap = (1, c[1], c[0], 1)
+        case 3 where s[2] == 1 && s[1] == c[0] * c[2] && s[0] == c[2]: swap = (1, c[1], c[0], c[2])
+        case 3 where s[2] == c[1] && s[1] == 1 && s[0] == c[1] * c[2]: swap = (c[0], c[2], c[1], 1)
+        case 4 where s[3] == 1 && s[2] == c[1] * c[3] && s[1] == c[3] && s[0] == c[1] * c[2] * c[3]:
+            swap = (c[0], c[2], c[1], c[3])
+        default: break
+        }
+        if let swap {
+            emit(.transpose(TransposeCall(
+                input: Operand(tensor: x), output: Operand(tensor: y), batch: swap.batch, rows: swap.rows, cols: swap.cols,
+                inner: swap.inner)))
+        } else {
+            emit(.copy(CopyCall(input: Operand(tensor: x), output: Operand(tensor: y), counts: dims.counts, srcStrides: dims.strides[0], dstStrides: dims.strides[1])))
+        }
+    }
+
+    private mutating func lowerConcat(_ op: Operator, axis: Int, _ act: Activation) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        guard !op.inputs.isEmpty else { throw RuntimeError("has no inputs") }
+        var xs: [Int] = []
+        for i in op.inputs.indices { xs.append(try data(op, i)) }
+        let first = shape(xs[0])
+        guard let a = Shape(first).normalizedAxis(axis) else { throw RuntimeError("axis \(axis) is out of range for \(first)") }
+        var out = first
+        out[a] = 0
+        for x in xs {
+            let s = shape(x)
+            guard s.count == first.count, (0..<s.count).allSatisfy({ $0 == a || s[$0] == first[$0] }) else {
+                throw RuntimeError("cannot concatenate \(s) with \(first) along axis \(a)")
+            }
+            out[a] += s[a]
+        }
+        let y = try output(op, shape: out)
+        let outer = first[..<a].reduce(1, *), inner = first[(a + 1)...].reduce(1, *)
+        let total = out[a] * inner
+        var offset = 0
+        for x in xs {
+            let run = shape(x)[a] * inner
+            emit(.copy(CopyCall(
+                input: Operand(tensor: x), output: Operand(tensor: y, offset: offset), counts: [outer, run], srcStrides: [run, 1],
+                dstStrides: [total, 1])))
+            offset += run
+        }
+        if act != .none {
+            emit(.unary(UnaryCall(op: .clamp, clamp: act.clamp, input: Operand(tensor: y), output: Operand(tensor: y), count: out.reduce(1, *))))
+        }
+    }
+
+    private mutating func lowerSplit(_ op: Operator, count: Int, sizesInput: Int?, axisInput: Int, dataInput: Int) throws(RuntimeError) {
+        let x = try data(op, dataInput)
+        let xs = shape(x)
+        let axisValues = try constantInts(op, axisInput, what: "axis")
+        guard axisValues.count == 1, let a = Shape(xs).normalizedAxis(axisValues[0]) else {
+            throw RuntimeError("axis \(axisValues) is not one axis of \(xs)")
+        }
+        guard count >= 1, count == op.outputs.count else { throw RuntimeError("num_splits \(count) but \(op.outputs.count) outputs") }
+        var sizes: [Int]
+        if let sizesInput {
+            sizes = try constantInts(op, sizesInput, what: "size_splits")
+            guard sizes.count == count else { throw RuntimeError("\(sizes.count) sizes for \(count) outputs") }
+            let unknown = sizes.indices.filter { sizes[$0] == -1 }
+            guard unknown.count <= 1, sizes.allSatisfy({ $0 >= -1 }) else { throw RuntimeError("bad size_splits \(sizes)") }
+            if let u = unknown.first { sizes[u] = xs[a] - sizes.filter { $0 >= 0 }.reduce(0, +) }
+        } else {
+            guard xs[a] % count == 0 else { throw RuntimeError("\(xs[a]) does not split into \(count) equal parts") }
+            sizes = Array(repeating: xs[a] / count, count: count)
+        }
+        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == xs[a] else {
+            throw RuntimeError("sizes \(sizes) do not cover the \(xs[a]) elements of axis \(a)")
+        }
+        let outer = xs[..<a].reduce(1, *), inner = xs[(a + 1)...].reduce(1, *)
+        var start = 0
+        for (k, size) in sizes.enumerated() {
+            var s = xs
+            s[a] = size
+            let y = try output(op, k, shape: s)
+            emit(.copy(CopyCall(
+                input: Operand(tensor: x, offset: start * inner), output: Operand(tensor: y), counts: [outer, size * inner],
+                srcStrides: [xs[a] * inner, 1], dstStrides: [size * inner, 1])))
+            start += size
+        }
+    }
+
+    private mutating func lowerStridedSlice(_ op: Operator, _ attr: StridedSliceAttributes) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        guard attr.ellipsisMask == 0, attr.newAxisMask == 0 else {
+            throw RuntimeError("ellipsis and new-axis masks are not supported")
+        }
+        let x = try data(op, 0)
+        let xs = shape(x)
+        let begin = try constantInts(op, 1, what: "begin"), end = try constantInts(op, 2, what: "end")
+        let strides = try constantInts(op, 3, what: "strides")
+        let r = xs.count
+        guard begin.count == r, end.count == r, strides.count == r else {
+            throw RuntimeError("begin/end/strides have \(begin.count)/\(end.count)/\(strides.count) entries for rank \(r)")
+        }
+        var counts: [Int] = [], starts: [Int] = [], outShape: [Int] = []
+        for d in 0..<r {
+            let dim = xs[d], s = strides[d]
+            guard s != 0 else { throw RuntimeError("stride 0 on axis \(d)") }
+            func clampIndex(_ v: Int, _ lo: Int, _ hi: Int) -> Int { min(max(v, lo), hi) }
+            var b = begin[d] < 0 ? begin[d] + dim : begin[d]
+            var e = attr.offset ? begin[d] + end[d] : end[d]
+            if !attr.offset && e < 0 { e += dim } else if attr.offset && e < 0 { e += dim }
+            if s > 0 {
+                b = attr.beginMask & (1 << d) != 0 ? 0 : clampIndex(b, 0, dim)
+                e = attr.endMask & (1 << d) != 0 ? dim : clampIndex(e, 0, dim)
+            } else {
+                b = attr.beginMask & (1 << d) != 0 ? dim - 1 : clampIndex(b, -1, dim - 1)
+                e = attr.endMask & (1 << d) != 0 ? -1 : clampIndex(e, -1, dim - 1)
+            }
+            if attr.shrinkAxisMask & (1 << d) != 0 {
+                let idx = begin[d] < 0 ? begin[d] + dim : begin[d]
+                guard idx >= 0, idx < dim else { throw RuntimeError("index \(begin[d]) out of range on axis \(d)") }
+                b = idx
+                counts.append(1)
+            } else {
+                let n = s > 0 ? max(0, (e - b + s - 1) / s) : max(0, (b - e + (-s) - 1) / (-s))
+                counts.append(n)
+                outShape.append(n)
+            }
+            starts.append(b)
+        }
+        let y = try output(op, shape: outShape)
+        let inStrides = Shape(xs).strides
+        var srcOffset = 0
+        if !counts.contains(0) { for d in 0..<r { srcOffset += starts[d] * inStrides[d] } }
+        let dims = collapse(counts: counts, strides: [(0..<r).map { strides[$0] * inStrides[$0] }, Shape(counts).strides])
+        emit(.copy(CopyCall(
+            input: Operand(tensor: x, offset: srcOffset), output: Operand(tensor: y), counts: dims.counts, srcStrides: dims.strides[0],
+            dstStrides: dims.strides[1])))
+    }
+
+    private mutating func lowerPad(_ op: Operator) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let x = try data(op, 0)
+        let xs = shape(x)
+        let p = try constantInts(op, 1, what: "paddings")
+        guard p.count == 2 * xs.count, p.allSatisfy({ $0 >= 0 && $0 <= 1 << 16 }) else {
+            throw RuntimeError("paddings \(p) do not fit rank \(xs.count) (non-negative pairs expected)")
+        }
+        var value: Float = 0
+        if let v = try optionalInput(op, 2) {
+            guard let range = graph.tensors[v].constant, graph.tensors[v].dtype == .f32, graph.tensors[v].elementCount == 1 else {
+                throw RuntimeError("the pad value must be a float32 scalar constant")
+            }
+            value = storage.bytes(range).loadUnaligned(as: Float.self)
+        }
+        var out: [Int] = []
+        for d in 0..<xs.count { out.append(xs[d] + p[2 * d] + p[2 * d + 1]) }
+        let t = try declaredOutput(op, 0)
+        guard shape(t) == out else { throw RuntimeError("output is declared \(shape(t)) but computes to \(out)") }
+        // A zero pad of H and W read only by a VALID convolution becomes that convolution's padding.
+        if value == 0, xs.count == 4, p[0] == 0, p[1] == 0, p[6] == 0, p[7] == 0, consumers[t] == 1, !graphOutputs.contains(t),
+            let reader = graph.operators[(current + 1)...].first(where: { $0.inputs.first == t })
+        {
+            var foldable = false
+            switch reader.kind {
+            case .conv2d(let a), .depthwiseConv2d(let a, _): foldable = a.padding == .valid
+            default: break
+            }
+            if foldable {
+                foldedPads[t] = (x, p[2], p[4], p[3], p[5])
+                return
+            }
+        }
+        newBuffer(t, first: current)
+        emit(.fill(FillCall(output: Operand(tensor: t), count: out.reduce(1, *), value: value)))
+        let outStrides = Shape(out).strides
+        var offset = 0
+        for d in 0..<xs.count { offset += p[2 * d] * outStrides[d] }
+        let dims = collapse(counts: xs, strides: [Shape(xs).strides, outStrides])
+        emit(.copy(CopyCall(
+            input: Operand(tensor: x), output: Operand(tensor: t, offset: offset), counts: dims.counts, srcStrides: dims.strides[0],
+            dstStrides: dims.strides[1])))
+    }
+}
+
+/// Drops axes of extent 1 and merges neighbouring axes that every operand walks contiguously
+/// (`stride[d] == stride[d+1] * count[d+1]`), so copies and broadcasts loop over as few,
+/// as long, runs as possible. Keeps at least one axis.
+func collapse(counts: [Int], strides: [[Int]]) -> (counts: [Int], strides: [[Int]]) {
+    var c: [Int] = []
+    var s: [[Int]] = strides.map { _ in [] }
+    for d in counts.indices where counts[d] != 1 {
+        if let last = c.last,
+            strides.indices.allSatisfy({ k in s[k].last! == strides[k][d] * counts[d] })
+        {
+            c[c.count - 1] = last * counts[d]
+            for k in strides.indices { s[k][s[k].count - 1] = strides[k][d] }
+        } else {
+            c.append(counts[d])
+            for k in strides.indices { s[k].append(strides[k][d]) }
+        }
+    }
+    if c.isEmpty {
+        return ([1], strides.map { _ in [1] })
+    }
+    return (c, s)
+}

@@ -1,0 +1,181 @@
+import KilnKernels
+
+/// One kernel call with every pointer resolved: what ``Interpreter/invoke()`` runs.
+///
+/// Steps are trivial values (pointers, integers, floats; no references), built once at prepare
+/// time and stored in memory the interpreter owns, so running them retains nothing and
+/// allocates nothing. A step splits into `parts` independent pieces for the thread pool.
+struct Step {
+    var kind: StepKind
+    var parts: Int
+    /// The model operator it comes from.
+    var op: Int
+
+    func run(part: Int) {
+        switch kind {
+        case .conv(let s):
+            for b in 0..<s.batch {
+                let x = s.x + b * s.xBatch, y = s.y + b * s.yBatch
+                if s.byPanels {
+                    let r = split(s.shape.panels, part, parts, align: 1)
+                    Accelerated.conv2d(s.shape, input: x, packed: s.packed, output: y, zeros: s.zeros, pixels: 0..<s.shape.outPixels, panels: r, isa: s.isa)
+                } else {
+                    let r = split(s.shape.outPixels, part, parts, align: 8)
+                    Accelerated.conv2d(s.shape, input: x, packed: s.packed, output: y, zeros: s.zeros, pixels: r, panels: 0..<s.shape.panels, isa: s.isa)
+                }
+            }
+        case .depthwise(let s):
+            let r = split(s.shape.outH, part, parts, align: 1)
+            for b in 0..<s.batch {
+                Accelerated.depthwiseConv2d(
+                    s.shape, input: s.x + b * s.xBatch, packed: s.packed, output: s.y + b * s.yBatch, zeros: s.zeros, rows: r,
+                    isa: s.isa)
+            }
+        case .maxPool(let s):
+            let r = split(s.shape.outH, part, parts, align: 1)
+            for b in 0..<s.batch {
+                Accelerated.maxPool2d(s.shape, input: s.x + b * s.xBatch, output: s.y + b * s.yBatch, rows: r, isa: s.isa)
+            }
+        case .avgPool(let s):
+            let r = split(s.shape.outH, part, parts, align: 1)
+            for b in 0..<s.batch {
+                Accelerated.avgPool2d(s.shape, input: s.x + b * s.xBatch, output: s.y + b * s.yBatch, rows: r, isa: s.isa)
+            }
+        case .mean(let s):
+            let r = split(s.channels, part, parts, align: 16)
+            for b in 0..<s.batch {
+                Accelerated.meanPixels(
+                    input: s.x + b * s.pixels * s.channels, pixels: s.pixels, channels: s.channels, output: s.y + b * s.channels,
+                    channelRange: r, isa: s.isa)
+            }
+        case .binary(let s): s.run(part: part, parts: parts)
+        case .unary(let s):
+            let r = split(s.count, part, parts, align: 16)
+            Accelerated.unary(s.op, s.x + r.lowerBound, into: s.y + r.lowerBound, count: r.count, clamp: s.clamp, isa: s.isa)
+        case .softmax(let s):
+            Accelerated.softmax(s.x, into: s.y, rows: s.rows, count: s.count, beta: s.beta)
+        case .copy(let s):
+            Accelerated.stridedCopy(s.x, into: s.y, rank: s.rank, counts: s.counts, srcStrides: s.srcStrides, dstStrides: s.dstStrides)
+        case .fill(let s):
+            Accelerated.fill(s.y, count: s.count, value: s.value)
+        case .transpose(let s):
+            Accelerated.transpose(s.x, into: s.y, batch: s.batch, rows: s.rows, cols: s.cols, inner: s.inner)
+        }
+    }
+}
+
+/// Part `part` of `parts` of `0..<total`, boundaries rounded to multiples of `align`.
+@inline(__always)
+func split(_ total: Int, _ part: Int, _ parts: Int, align: Int) -> Range<Int> {
+    if parts == 1 { return 0..<total }
+    let units = (total + align - 1) / align
+    let lo = min(total, units * part / parts * align)
+    let hi = min(total, units * (part + 1) / parts * align)
+    return lo..<hi
+}
+
+enum StepKind {
+    case conv(ConvStep)
+    case depthwise(ConvStep)
+    case maxPool(PoolStep)
+    case avgPool(PoolStep)
+    case mean(MeanStep)
+    case binary(BinaryStep)
+    case unary(UnaryStep)
+    case softmax(SoftmaxStep)
+    case copy(CopyStep)
+    case fill(FillStep)
+    case transpose(TransposeStep)
+}
+
+struct ConvStep {
+    var shape: Accelerated.ConvShape
+    var batch: Int
+    var x: UnsafePointer<Float>, xBatch: Int
+    var y: UnsafeMutablePointer<Float>, yBatch: Int
+    var packed: UnsafePointer<Float>
+    var zeros: UnsafePointer<Float>
+    /// Split the work over output-channel panels (few pixels) instead of pixels.
+    var byPanels: Bool
+    var isa: KernelISA
+}
+
+struct PoolStep {
+    var shape: Accelerated.PoolShape
+    var batch: Int
+    var x: UnsafePointer<Float>, xBatch: Int
+    var y: UnsafeMutablePointer<Float>, yBatch: Int
+    var isa: KernelISA
+}
+
+struct MeanStep {
+    var batch: Int, pixels: Int, channels: Int
+    var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    var isa: KernelISA
+}
+
+struct BinaryStep {
+    var op: Accelerated.BinaryOp
+    var clamp: Clamp
+    var a: UnsafePointer<Float>, b: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    /// Outer axes: counts and operand strides, `rank` entries each (in the interpreter's int pool).
+    var rank: Int
+    var counts: UnsafePointer<Int>, aStrides: UnsafePointer<Int>, bStrides: UnsafePointer<Int>
+    var inner: Int, aStep: Int, bStep: Int
+    var isa: KernelISA
+
+    func run(part: Int, parts: Int) {
+        if rank == 0 {
+            let r = split(inner, part, parts, align: 16)
+            Accelerated.binary(
+                op, a + r.lowerBound * aStep, aStep: aStep, b + r.lowerBound * bStep, bStep: bStep, into: y + r.lowerBound,
+                count: r.count, clamp: clamp, isa: isa)
+            return
+        }
+        var total = 1
+        for d in 0..<rank { total *= counts[d] }
+        // Odometer over the outer axes; each position is one contiguous run of `inner`.
+        for i in split(total, part, parts, align: 1) {
+            var rest = i, ao = 0, bo = 0
+            var d = rank - 1
+            while d >= 0 {
+                let k = rest % counts[d]
+                rest /= counts[d]
+                ao += k * aStrides[d]
+                bo += k * bStrides[d]
+                d -= 1
+            }
+            Accelerated.binary(op, a + ao, aStep: aStep, b + bo, bStep: bStep, into: y + i * inner, count: inner, clamp: clamp, isa: isa)
+        }
+    }
+}
+
+struct UnaryStep {
+    var op: Accelerated.UnaryOp
+    var clamp: Clamp
+    var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    var count: Int
+    var isa: KernelISA
+}
+
+struct SoftmaxStep {
+    var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    var rows: Int, count: Int, beta: Float
+}
+
+struct CopyStep {
+    var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    var rank: Int
+    var counts: UnsafePointer<Int>, srcStrides: UnsafePointer<Int>, dstStrides: UnsafePointer<Int>
+}
+
+struct FillStep {
+    var y: UnsafeMutablePointer<Float>
+    var count: Int
+    var value: Float
+}
+
+struct TransposeStep {
+    var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    var batch: Int, rows: Int, cols: Int, inner: Int
+}
