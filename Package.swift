@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "KilnKernels", targets: ["KilnKernels"]),
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
+        .library(name: "KilnTFLiteSchema", targets: ["KilnTFLiteSchema"]),
         .executable(name: "kiln", targets: ["kiln"]),
     ],
     dependencies: [
@@ -33,6 +34,7 @@ let package = Package(
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
 
         // MARK: - Executables
         .executableTarget(
@@ -41,6 +43,12 @@ let package = Package(
                 "KilnTensor", "KilnGraph", "KilnModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        // MARK: - Implementation details
+        // flatc's C++ output for Kiln's TFLite schema subset behind a pure C header; the
+        // flatbuffers Builder and Verifier are header-only (libflatbuffers-dev): nothing to link.
+        .target(
+            name: "CKilnTFLiteSchema", exclude: ["schema"], cxxSettings: [.unsafeFlags(["-O2", "-std=c++17"])]),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
@@ -52,5 +60,6 @@ let package = Package(
         .testTarget(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
             exclude: ["Snapshots"]),
+        .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
     ]
 )
