@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
         .library(name: "KilnTFLiteSchema", targets: ["KilnTFLiteSchema"]),
+        .library(name: "KilnTFLite", targets: ["KilnTFLite"]),
         .executable(name: "kiln", targets: ["kiln"]),
     ],
     dependencies: [
@@ -35,6 +36,7 @@ let package = Package(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
+        .target(name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
 
         // MARK: - Executables
         .executableTarget(
@@ -61,5 +63,8 @@ let package = Package(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
             exclude: ["Snapshots"]),
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
+        .testTarget(
+            name: "KilnTFLiteTests",
+            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnTestSupport"]),
     ]
 )

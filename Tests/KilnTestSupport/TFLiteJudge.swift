@@ -22,7 +22,8 @@ public enum TFLiteJudge {
             details = run.get_input_details()
             args = {n: np.fromfile(feeds[n], dtype=np.float32).reshape(d['shape']) for n, d in details.items()}
             result = run(**args)
-            order = sigs[key]['outputs']
+            # The subgraph's output order (the signature list comes back sorted by name).
+            order = [d['name'] for d in it.get_output_details()]
         else:
             it.allocate_tensors()
             for d in it.get_input_details():
@@ -40,8 +41,9 @@ public enum TFLiteJudge {
         print(json.dumps({'outputs': shapes, 'order': order}))
         """
 
-    /// Runs `model` on float `inputs` (by name) and returns every output by name, plus the
-    /// output names in the interpreter's order.
+    /// Runs `model` on float `inputs` (by name) and returns every output by name (signature
+    /// names when the model has a signature), plus the names of the subgraph's output tensors
+    /// in the interpreter's order.
     public static func run(
         _ python: String, model: String, inputs: [String: Tensor]
     ) throws -> (outputs: [String: Tensor], order: [String]) {
