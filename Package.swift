@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
         .library(name: "KilnRuntime", targets: ["KilnRuntime"]),
+        .library(name: "KilnTFLiteSchema", targets: ["KilnTFLiteSchema"]),
+        .library(name: "KilnTFLite", targets: ["KilnTFLite"]),
         .executable(name: "kiln", targets: ["kiln"]),
     ],
     dependencies: [
@@ -35,11 +37,8 @@ let package = Package(
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
-
-        // MARK: - Implementation details
-        /// The innermost float loops in C, compiled per instruction set (see its header). Always
-        /// optimised: tests would otherwise run -O0 kernels.
-        .target(name: "CKilnKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
+        .target(name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
 
         // MARK: - Executables
         .executableTarget(
@@ -48,6 +47,15 @@ let package = Package(
                 "KilnTensor", "KilnGraph", "KilnModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        // MARK: - Implementation details
+        // flatc's C++ output for Kiln's TFLite schema subset behind a pure C header; the
+        // flatbuffers Builder and Verifier are header-only (libflatbuffers-dev): nothing to link.
+        .target(
+            name: "CKilnTFLiteSchema", exclude: ["schema"], cxxSettings: [.unsafeFlags(["-O2", "-std=c++17"])]),
+        // The innermost float loops in C, compiled per instruction set (see its header). Always
+        // optimised: tests would otherwise run -O0 kernels.
+        .target(name: "CKilnKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
@@ -65,5 +73,9 @@ let package = Package(
         .testTarget(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
             exclude: ["Snapshots"]),
+        .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
+        .testTarget(
+            name: "KilnTFLiteTests",
+            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnTestSupport"]),
     ]
 )
