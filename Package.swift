@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "KilnTensor", swiftSettings: optimizedFlags),
         .target(name: "KilnKernels", dependencies: ["KilnTensor", "CKilnKernels"], swiftSettings: kernelFlags),
         .target(name: "KilnGraph", dependencies: ["KilnTensor", "KilnKernels"]),
-        .target(name: "KilnRuntime", dependencies: ["KilnTensor", "KilnKernels"], swiftSettings: optimizedFlags),
+        .target(name: "KilnRuntime", dependencies: ["KilnTensor", "KilnKernels", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
@@ -68,7 +68,9 @@ let package = Package(
         .target(name: "CKilnMallocCounter", path: "Tests/CKilnMallocCounter"),
         .testTarget(
             name: "KilnRuntimeTests",
-            dependencies: ["KilnRuntime", "KilnGraph", "KilnModels", "KilnTestSupport", "CKilnMallocCounter"],
+            dependencies: [
+                "KilnRuntime", "KilnGraph", "KilnModels", "KilnTFLite", "KilnTFLiteSchema", "KilnTestSupport", "CKilnMallocCounter",
+            ],
             swiftSettings: optimizedFlags),
         .testTarget(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],

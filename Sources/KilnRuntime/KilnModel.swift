@@ -25,6 +25,8 @@ public final class KilnModel: Sendable {
     let program: Program
     /// Key/value metadata the file carries (Kiln writes its heads and preprocessing there).
     public let metadata: [String: [UInt8]]
+    /// Kiln's description of the model (heads, class names, preprocessing), when present.
+    public let info: ModelInfo?
 
     init(graph: ModelGraph, storage: ModelStorage, metadata: [String: [UInt8]] = [:]) throws(RuntimeError) {
         var seen = Set<String>()
@@ -34,6 +36,7 @@ public final class KilnModel: Sendable {
         self.graph = graph
         self.storage = storage
         self.metadata = metadata
+        info = ModelInfo.decode(metadata)
         program = try Lowering.lower(graph, storage: storage)
     }
 
