@@ -48,6 +48,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        /// Model-only latency of Kiln's runtime against the TFLite interpreter (see its header).
+        .executableTarget(
+            name: "RuntimeLatency",
+            dependencies: ["KilnRuntime", "KilnTFLite", "KilnModels", "KilnGraph", "KilnKernels", "KilnTensor"],
+            path: "Benchmarks/RuntimeLatency", swiftSettings: optimizedFlags),
+
         // MARK: - Implementation details
         // flatc's C++ output for Kiln's TFLite schema subset behind a pure C header; the
         // flatbuffers Builder and Verifier are header-only (libflatbuffers-dev): nothing to link.

@@ -1,9 +1,11 @@
 // A thread pool for the parallel loops of one inference at a time.
 //
-// A loop is published by bumping `generation`; every participant (the caller and each worker)
-// takes task indices from `next_task` until none is left, then counts itself done in
-// `finished`. Workers spin for a short while between loops, because consecutive kernels are
-// microseconds apart and a sleeping thread takes tens of microseconds to wake; after
+// A loop is published by bumping the generation in `state`; every participant (the caller and
+// each worker) claims task indices from `state` with a compare-and-swap that carries the
+// generation, and counts each finished task in `done`. The caller returns when every task is
+// done, so a worker that is not scheduled in time costs nothing. Workers spin for a short
+// while between loops, because consecutive kernels are microseconds apart and a sleeping
+// thread takes tens of microseconds to wake; after
 // KILN_SPIN_NS without work they sleep on a condition variable. Nothing here allocates after
 // kiln_thread_pool_create.
 #include "CKilnKernels.h"
@@ -28,14 +30,17 @@ struct kiln_thread_pool {
     pthread_t *workers;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
-    _Atomic uint64_t generation;
+    /// The current loop's generation (high 32 bits) and next unclaimed task (low 32 bits):
+    /// one word, so a task can only be claimed for the loop it belongs to.
+    _Atomic uint64_t state;
     _Atomic size_t sleepers;
-    _Atomic size_t next_task;
-    _Atomic size_t finished;
+    /// Tasks of the current loop that have finished.
+    _Atomic size_t done;
     _Atomic int stop;
-    kiln_task_fn fn;
-    void *context;
-    size_t tasks;
+    /// The current loop; written only after the previous loop was closed (see run).
+    _Atomic(kiln_task_fn) fn;
+    _Atomic(void *) context;
+    _Atomic size_t tasks;
 };
 
 static uint64_t now_ns(void) {
@@ -44,48 +49,65 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void run_tasks(kiln_thread_pool *pool) {
+/// Claims and runs tasks of generation `gen` until none is left (or a newer loop started).
+static void run_tasks(kiln_thread_pool *pool, uint32_t gen, kiln_task_fn fn, void *context, size_t tasks) {
+    uint64_t v = atomic_load_explicit(&pool->state, memory_order_acquire);
     for (;;) {
-        size_t t = atomic_fetch_add_explicit(&pool->next_task, 1, memory_order_relaxed);
-        if (t >= pool->tasks) break;
-        pool->fn(pool->context, t);
+        if ((uint32_t)(v >> 32) != gen || (v & 0xffffffffu) >= tasks) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool->state, &v, v + 1, memory_order_acq_rel, memory_order_acquire))
+            continue;
+        fn(context, (size_t)(v & 0xffffffffu));
+        atomic_fetch_add_explicit(&pool->done, 1, memory_order_release);
+        v = atomic_load_explicit(&pool->state, memory_order_acquire);
     }
-    atomic_fetch_add_explicit(&pool->finished, 1, memory_order_release);
 }
 
 static void *worker_main(void *arg) {
     kiln_thread_pool *pool = arg;
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        uint64_t g = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        uint32_t g = (uint32_t)(atomic_load_explicit(&pool->state, memory_order_acquire) >> 32);
         if (g == seen) {
             uint64_t start = now_ns();
             unsigned spins = 0;
-            while ((g = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen) {
+            while ((g = (uint32_t)(atomic_load_explicit(&pool->state, memory_order_acquire) >> 32)) == seen) {
                 CPU_RELAX();
                 if (++spins % 256 == 0 && now_ns() - start > KILN_SPIN_NS) break;
             }
             if (g == seen) {
                 pthread_mutex_lock(&pool->mutex);
                 atomic_fetch_add(&pool->sleepers, 1);
-                while ((g = atomic_load(&pool->generation)) == seen) pthread_cond_wait(&pool->wake, &pool->mutex);
+                while ((g = (uint32_t)(atomic_load(&pool->state) >> 32)) == seen) pthread_cond_wait(&pool->wake, &pool->mutex);
                 atomic_fetch_sub(&pool->sleepers, 1);
                 pthread_mutex_unlock(&pool->mutex);
             }
         }
         seen = g;
         if (atomic_load_explicit(&pool->stop, memory_order_acquire)) return NULL;
-        run_tasks(pool);
+        // The loop's parameters were written before its generation was published. If the
+        // caller has already finished this loop and started another, the claims below fail
+        // (they carry the generation), so stale parameters are never used.
+        kiln_task_fn fn = atomic_load_explicit(&pool->fn, memory_order_relaxed);
+        void *context = atomic_load_explicit(&pool->context, memory_order_relaxed);
+        size_t tasks = atomic_load_explicit(&pool->tasks, memory_order_relaxed);
+        // Pairs with the release fence in run: parameters of a newer loop imply that the
+        // older loop's closing (its task index saturated) is visible to the claims below.
+        atomic_thread_fence(memory_order_acquire);
+        run_tasks(pool, g, fn, context, tasks);
     }
 }
 
-static void publish(kiln_thread_pool *pool) {
-    atomic_fetch_add(&pool->generation, 1);  // sequentially consistent: pairs with `sleepers`
+/// Publishes a new generation (with task index 0) and wakes sleeping workers.
+static uint32_t publish(kiln_thread_pool *pool) {
+    uint64_t v = atomic_load(&pool->state);
+    uint32_t gen = (uint32_t)(v >> 32) + 1;
+    atomic_store(&pool->state, (uint64_t)gen << 32);  // sequentially consistent: pairs with `sleepers`
     if (atomic_load(&pool->sleepers) > 0) {
         pthread_mutex_lock(&pool->mutex);
         pthread_cond_broadcast(&pool->wake);
         pthread_mutex_unlock(&pool->mutex);
     }
+    return gen;
 }
 
 kiln_thread_pool *kiln_thread_pool_create(size_t threads) {
@@ -130,12 +152,17 @@ void kiln_thread_pool_run(kiln_thread_pool *pool, kiln_task_fn fn, void *context
         for (size_t t = 0; t < tasks; t++) fn(context, t);
         return;
     }
-    pool->fn = fn;
-    pool->context = context;
-    pool->tasks = tasks;
-    atomic_store_explicit(&pool->next_task, 0, memory_order_relaxed);
-    atomic_store_explicit(&pool->finished, 0, memory_order_relaxed);
-    publish(pool);
-    run_tasks(pool);
-    while (atomic_load_explicit(&pool->finished, memory_order_acquire) < pool->threads) CPU_RELAX();
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&pool->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&pool->context, context, memory_order_relaxed);
+    atomic_store_explicit(&pool->tasks, tasks, memory_order_relaxed);
+    atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
+    uint32_t gen = publish(pool);
+    run_tasks(pool, gen, fn, context, tasks);
+    // Wait for the tasks workers claimed, not for the workers: one that was not scheduled in
+    // time claims nothing and is not waited for.
+    while (atomic_load_explicit(&pool->done, memory_order_acquire) < tasks) CPU_RELAX();
+    // Close the loop: no claim can succeed for it any more, whatever parameters a late
+    // worker reads next.
+    atomic_store(&pool->state, ((uint64_t)gen << 32) | 0xffffffffu);
 }

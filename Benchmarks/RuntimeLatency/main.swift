@@ -1,0 +1,171 @@
+// Model-only float32 latency: Kiln's runtime against the TFLite interpreter (ai_edge_litert) on
+// the same ShuffleNetV2 x0.5 `.tflite` files, 1 and 2 threads, batch 1, in one run.
+//
+//   swift build -c release --product RuntimeLatency
+//   .build/release/RuntimeLatency [--iterations 300] [--rounds 3] [--python .venv/bin/python] [--json]
+//
+// What is timed, for every engine alike: one `invoke()` with the input already in place
+// (monotonic clock read before and after each call; no decode, no preprocessing, no softmax,
+// no input copy), after 30 warm-up calls. Rounds alternate the engines so that both see the
+// same machine load; each figure is the best round's median. TFLite runs in a Python
+// subprocess timing `interpreter.invoke()` with `time.perf_counter_ns`, with its default op
+// resolver (the XNNPACK delegate applies by default to float models) and, as a second column,
+// with its builtin kernels only (`BUILTIN_WITHOUT_DEFAULT_DELEGATES`).
+import Foundation
+import KilnGraph
+import KilnKernels
+import KilnModels
+import KilnRuntime
+import KilnTFLite
+import KilnTensor
+
+struct Options {
+    var iterations = 300
+    var rounds = 3
+    var python = ".venv/bin/python"
+    var json = false
+    var out = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-runtime-latency").path
+
+    init(_ args: [String]) {
+        var i = 1
+        func value() -> String {
+            i += 1
+            guard i < args.count else { fatalError("\(args[i - 1]) needs a value") }
+            return args[i]
+        }
+        while i < args.count {
+            switch args[i] {
+            case "--iterations": iterations = Int(value())!
+            case "--rounds": rounds = Int(value())!
+            case "--python": python = value()
+            case "--out": out = value()
+            case "--json": json = true
+            default: fatalError("unknown argument \(args[i])")
+            }
+            i += 1
+        }
+    }
+}
+
+/// Median and 90th percentile of per-call times, in milliseconds.
+struct Stats: Codable {
+    var median: Double
+    var p90: Double
+    var mean: Double
+    init(_ samples: [Double]) {
+        let s = samples.sorted()
+        median = s[s.count / 2]
+        p90 = s[min(s.count - 1, s.count * 9 / 10)]
+        mean = s.reduce(0, +) / Double(s.count)
+    }
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6
+}
+
+func timeKiln(_ path: String, threads: Int, iterations: Int) throws -> Stats {
+    let model = try KilnModel(path: path)
+    let interpreter = try Interpreter(model: model, threads: threads)
+    var rng = SeededRandom(seed: 1)
+    for i in model.inputs { try interpreter.setInput(i.name, rng.uniformTensor(Shape(i.shape)).floats) }
+    for _ in 0..<30 { try interpreter.invoke() }
+    var samples = [Double]()
+    samples.reserveCapacity(iterations)
+    for _ in 0..<iterations {
+        let t0 = now()
+        try interpreter.invoke()
+        samples.append(now() - t0)
+    }
+    return Stats(samples)
+}
+
+let tfliteScript = """
+    import sys, json, time
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    path, threads, iterations, resolver = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    kind = OpResolverType.AUTO if resolver == 'default' else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    it = Interpreter(model_path=path, num_threads=threads, experimental_op_resolver_type=kind)
+    it.allocate_tensors()
+    rng = np.random.default_rng(1)
+    for d in it.get_input_details():
+        it.set_tensor(d['index'], rng.uniform(-1, 1, d['shape']).astype(np.float32))
+    for _ in range(30): it.invoke()
+    samples = []
+    for _ in range(iterations):
+        t0 = time.perf_counter_ns(); it.invoke(); samples.append((time.perf_counter_ns() - t0) / 1e6)
+    print(json.dumps(samples))
+    """
+
+func timeTFLite(_ python: String, _ path: String, threads: Int, iterations: Int, resolver: String) throws -> Stats {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = ["-c", tfliteScript, path, "\(threads)", "\(iterations)", resolver]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0, let samples = try JSONSerialization.jsonObject(with: data) as? [Double] else {
+        throw CocoaError(.executableLoad)
+    }
+    return Stats(samples)
+}
+
+struct Row: Codable {
+    var model: String
+    var threads: Int
+    var kiln: Stats
+    var tflite: Stats
+    var tfliteBuiltin: Stats
+    var arenaBytes: Int
+}
+
+let options = Options(CommandLine.arguments)
+try FileManager.default.createDirectory(atPath: options.out, withIntermediateDirectories: true)
+let models: [(String, String)] = [
+    ("ShuffleNetV2 x0.5, 1 head x 3 classes, 256", "document:3"),
+    ("ShuffleNetV2 x0.5, 2 heads x 2 classes, 256", "screen:2,not_document:2"),
+]
+var rows = [Row]()
+for (label, heads) in models {
+    let spec = ModelSpec(architecture: .shufflenetV2x0_5, heads: try Zoo.parseHeads(heads), inputHeight: 256, inputWidth: 256)
+    let graph = try Zoo.build(spec)
+    let path = "\(options.out)/\(heads.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "+")).tflite"
+    try TFLiteExporter.write(graph, to: path)
+    let arena = try KilnModel(path: path).arenaBytes
+    for threads in [1, 2] {
+        var kiln: Stats? = nil, tfl: Stats? = nil, builtin: Stats? = nil
+        for _ in 0..<options.rounds {
+            let k = try timeKiln(path, threads: threads, iterations: options.iterations)
+            let t = try timeTFLite(options.python, path, threads: threads, iterations: options.iterations, resolver: "default")
+            let b = try timeTFLite(options.python, path, threads: threads, iterations: options.iterations / 3, resolver: "builtin")
+            if kiln == nil || k.median < kiln!.median { kiln = k }
+            if tfl == nil || t.median < tfl!.median { tfl = t }
+            if builtin == nil || b.median < builtin!.median { builtin = b }
+        }
+        rows.append(Row(model: label, threads: threads, kiln: kiln!, tflite: tfl!, tfliteBuiltin: builtin!, arenaBytes: arena))
+    }
+}
+
+if options.json {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+} else {
+    print("Model-only float32 latency, batch 1, median of \(options.iterations) invokes (best of \(options.rounds) rounds), ms")
+    print("Kiln ISA: \(KernelISA.best)")
+    print("")
+    print("| model | threads | Kiln | TFLite (XNNPACK) | TFLite (builtin) | TFLite/Kiln | builtin/Kiln | Kiln p90 | TFLite p90 | Kiln arena |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows {
+        print(
+            "| \(r.model) | \(r.threads) | \(String(format: "%.3f", r.kiln.median)) | \(String(format: "%.3f", r.tflite.median)) | "
+                + "\(String(format: "%.3f", r.tfliteBuiltin.median)) | \(String(format: "%.2fx", r.tflite.median / r.kiln.median)) | "
+                + "\(String(format: "%.2fx", r.tfliteBuiltin.median / r.kiln.median)) | \(String(format: "%.3f", r.kiln.p90)) | "
+                + "\(String(format: "%.3f", r.tflite.p90)) | \(r.arenaBytes) |")
+    }
+}
