@@ -24,6 +24,8 @@ struct Options {
     var rounds = 3
     var python = ".venv/bin/python"
     var json = false
+    /// Print Kiln's per-operator profile instead of comparing engines.
+    var profile = false
     var out = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-runtime-latency").path
 
     init(_ args: [String]) {
@@ -40,6 +42,7 @@ struct Options {
             case "--python": python = value()
             case "--out": out = value()
             case "--json": json = true
+            case "--profile": profile = true
             default: fatalError("unknown argument \(args[i])")
             }
             i += 1
@@ -124,6 +127,27 @@ struct Row: Codable {
     var arenaBytes: Int
 }
 
+/// Kiln's per-operator times on one model: by operator kind, then the slowest operators.
+func printProfile(_ path: String, label: String, iterations: Int) throws {
+    let model = try KilnModel(path: path)
+    let interpreter = try Interpreter(model: model, threads: 1)
+    for _ in 0..<30 { try interpreter.invoke() }
+    interpreter.profiling = true
+    for _ in 0..<iterations { try interpreter.invoke() }
+    let profile = interpreter.profile
+    let total = profile.reduce(0) { $0 + $1.seconds }
+    print("\(label): \(String(format: "%.3f", total * 1e3)) ms in \(profile.count) operators")
+    var byKind = [String: (Double, Int)]()
+    for p in profile { byKind[p.name, default: (0, 0)].0 += p.seconds; byKind[p.name, default: (0, 0)].1 += 1 }
+    for (name, (s, n)) in byKind.sorted(by: { $0.value.0 > $1.value.0 }) {
+        print("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%7.3f ms %5.1f%%", s * 1e3, 100 * s / total))  x\(n)")
+    }
+    print("  slowest:")
+    for p in profile.sorted(by: { $0.seconds > $1.seconds }).prefix(12) {
+        print("    #\(p.index) \(p.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%.1f us", p.seconds * 1e6))")
+    }
+}
+
 let options = Options(CommandLine.arguments)
 try FileManager.default.createDirectory(atPath: options.out, withIntermediateDirectories: true)
 let models: [(String, String)] = [
@@ -137,6 +161,10 @@ for (label, heads) in models {
     let path = "\(options.out)/\(heads.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "+")).tflite"
     try TFLiteExporter.write(graph, to: path)
     let arena = try KilnModel(path: path).arenaBytes
+    if options.profile {
+        try printProfile(path, label: label, iterations: options.iterations)
+        continue
+    }
     for threads in [1, 2] {
         var kiln: Stats? = nil, tfl: Stats? = nil, builtin: Stats? = nil
         for _ in 0..<options.rounds {
@@ -151,7 +179,9 @@ for (label, heads) in models {
     }
 }
 
-if options.json {
+if options.profile {
+    // Printed above.
+} else if options.json {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     print(String(decoding: try encoder.encode(rows), as: UTF8.self))

@@ -90,6 +90,44 @@ ALWAYS_INLINE void conv_tile(
     }
 }
 
+typedef float kv8 __attribute__((vector_size(32), aligned(4), may_alias));
+#define SPLAT8(x) ((kv8){(x), (x), (x), (x), (x), (x), (x), (x)})
+
+/// A tile whose panel has at most 8 valid output channels (the last panel of 24 or 40
+/// channels): the same rows with 8-float vectors, half the work of a full panel.
+ALWAYS_INLINE void conv_tile_half(
+    size_t mr, size_t taps, size_t k, const float *const *a, const float *w, float *c, size_t ldc, size_t valid,
+    float lo, float hi) {
+    kv8 acc[TILE_MR];
+    kv8 bias = *(const kv8 *)w;
+#pragma unroll
+    for (int r = 0; r < TILE_MR; r++) acc[r] = bias;
+    const float *wk = w + KILN_PANEL;
+    for (size_t t = 0; t < taps; t++) {
+        const float *ar[TILE_MR];
+#pragma unroll
+        for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
+        for (size_t i = 0; i < k; i++) {
+            kv8 wv = *(const kv8 *)wk;
+#pragma unroll
+            for (int r = 0; r < TILE_MR; r++) acc[r] += SPLAT8(ar[r][i]) * wv;
+            wk += KILN_PANEL;
+        }
+    }
+    kv8 vlo = SPLAT8(lo), vhi = SPLAT8(hi);
+    for (int r = 0; r < TILE_MR; r++) {
+        if ((size_t)r >= mr) break;
+        kv8 v = __builtin_elementwise_min(__builtin_elementwise_max(acc[r], vlo), vhi);
+        if (valid >= 8) {
+            *(kv8 *)(c + r * ldc) = v;
+        } else {
+            float tmp[8];
+            *(kv8 *)tmp = v;
+            __builtin_memcpy(c + r * ldc, tmp, valid * sizeof(float));
+        }
+    }
+}
+
 /// One output row (a matrix-vector product): four partial sums per vector hide the FMA latency.
 ALWAYS_INLINE void conv_row(
     size_t taps, size_t k, const float *const *a, const float *w, float *c, size_t valid, float lo, float hi) {
@@ -126,6 +164,10 @@ ALWAYS_INLINE void conv_row(
     __builtin_memcpy(c, tmp, (valid < KILN_PANEL ? valid : KILN_PANEL) * sizeof(float));
 }
 
+/// The largest window (taps * in_c floats) the row-tap form takes: its border rows are
+/// gathered into a stack buffer of TILE_MR windows.
+#define KILN_ROWTAP_MAX 512
+
 void FN(kiln_conv_f32)(
     const kiln_conv_params *p, const float *input, const float *packed, float *output, size_t pixel_begin,
     size_t pixel_end, size_t panel_begin, size_t panel_end) {
@@ -133,39 +175,86 @@ void FN(kiln_conv_f32)(
     const size_t panel_stride = KILN_PANEL * (1 + taps * k);
     const int pointwise = taps == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0
         && p->in_w == p->out_w && p->in_h == p->out_h;
+    // Row taps: few input channels (a stem conv on RGB) make short taps; a whole window row is
+    // contiguous when pixels are, so the tile runs kernel_h taps of kernel_w * k inputs.
+    const int rowtaps = !pointwise && k < 16 && taps * k <= KILN_ROWTAP_MAX && p->kernel_w > 1
+        && p->dilation_w == 1 && p->in_pixel_stride == k;
     const float *a[KILN_MAX_TAPS * TILE_MR];
+    float rows[rowtaps ? TILE_MR * KILN_ROWTAP_MAX : 1];
+    const size_t row_len = p->kernel_w * k;
+    size_t oy = pixel_begin / p->out_w, ox = pixel_begin % p->out_w;
     for (size_t m0 = pixel_begin; m0 < pixel_end; m0 += TILE_MR) {
         size_t mr = pixel_end - m0 < TILE_MR ? pixel_end - m0 : TILE_MR;
+        // (y, x) walks the tile's pixels without divisions; rows past mr repeat the last.
+        size_t y = oy, x = ox;
         for (size_t r = 0; r < TILE_MR; r++) {
-            size_t pix = m0 + (r < mr ? r : mr - 1);
             if (pointwise) {
-                a[r] = input + pix * p->in_pixel_stride;
-                continue;
-            }
-            long oy = (long)(pix / p->out_w), ox = (long)(pix % p->out_w);
-            for (size_t ky = 0; ky < p->kernel_h; ky++) {
-                long iy = oy * (long)p->stride_h + (long)(ky * p->dilation_h) - (long)p->pad_top;
-                for (size_t kx = 0; kx < p->kernel_w; kx++) {
-                    long ix = ox * (long)p->stride_w + (long)(kx * p->dilation_w) - (long)p->pad_left;
-                    int inside = iy >= 0 && iy < (long)p->in_h && ix >= 0 && ix < (long)p->in_w;
-                    a[(ky * p->kernel_w + kx) * TILE_MR + r] =
-                        inside ? input + ((size_t)iy * p->in_w + (size_t)ix) * p->in_pixel_stride : p->zeros;
+                a[r] = input + (m0 + (r < mr ? r : mr - 1)) * p->in_pixel_stride;
+            } else if (rowtaps) {
+                // One tap per kernel row: kernel_w pixels of k channels are contiguous in the
+                // input, so a row of the window is a run of kernel_w * k floats. Runs that
+                // cross the left or right edge are gathered with zeros into `rows`.
+                long iy0 = (long)(y * p->stride_h) - (long)p->pad_top;
+                long ix0 = (long)(x * p->stride_w) - (long)p->pad_left;
+                int inside_x = ix0 >= 0 && ix0 + (long)p->kernel_w <= (long)p->in_w;
+                for (size_t ky = 0; ky < p->kernel_h; ky++) {
+                    long iy = iy0 + (long)(ky * p->dilation_h);
+                    const float **slot = &a[ky * TILE_MR + r];
+                    if (iy < 0 || iy >= (long)p->in_h) {
+                        *slot = p->zeros;
+                    } else if (inside_x) {
+                        *slot = input + ((size_t)iy * p->in_w + (size_t)ix0) * k;
+                    } else {
+                        float *dst = rows + (r * p->kernel_h + ky) * row_len;
+                        const float *src = input + (size_t)iy * p->in_w * k;
+                        for (size_t kx = 0; kx < p->kernel_w; kx++) {
+                            long ix = ix0 + (long)kx;
+                            for (size_t i = 0; i < k; i++)
+                                dst[kx * k + i] = (ix >= 0 && ix < (long)p->in_w) ? src[(size_t)ix * k + i] : 0.0f;
+                        }
+                        *slot = dst;
+                    }
+                }
+            } else {
+                for (size_t ky = 0; ky < p->kernel_h; ky++) {
+                    long iy = (long)(y * p->stride_h) + (long)(ky * p->dilation_h) - (long)p->pad_top;
+                    for (size_t kx = 0; kx < p->kernel_w; kx++) {
+                        long ix = (long)(x * p->stride_w) + (long)(kx * p->dilation_w) - (long)p->pad_left;
+                        int inside = iy >= 0 && iy < (long)p->in_h && ix >= 0 && ix < (long)p->in_w;
+                        a[(ky * p->kernel_w + kx) * TILE_MR + r] =
+                            inside ? input + ((size_t)iy * p->in_w + (size_t)ix) * p->in_pixel_stride : p->zeros;
+                    }
                 }
             }
+            if (r + 1 < mr && ++x == p->out_w) {
+                x = 0;
+                y++;
+            }
         }
+        // Advance to the next tile's first pixel.
+        for (size_t r = 0; r < mr; r++) {
+            if (++ox == p->out_w) {
+                ox = 0;
+                oy++;
+            }
+        }
+        const size_t tile_taps = rowtaps ? p->kernel_h : taps, tile_k = rowtaps ? row_len : k;
         float *c = output + m0 * p->out_pixel_stride;
         for (size_t pn = panel_begin; pn < panel_end;) {
             size_t valid = p->out_c - pn * KILN_PANEL;
             const float *w = packed + pn * panel_stride;
             float *cp = c + pn * KILN_PANEL;
             if (mr == 1) {
-                conv_row(taps, k, a, w, cp, valid, p->min, p->max);
+                conv_row(tile_taps, tile_k, a, w, cp, valid, p->min, p->max);
                 pn += 1;
-            } else if (TILE_NP > 1 && panel_end - pn >= TILE_NP) {
-                conv_tile(TILE_NP, mr, taps, k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
+            } else if (valid <= 8) {
+                conv_tile_half(mr, tile_taps, tile_k, a, w, cp, p->out_pixel_stride, valid, p->min, p->max);
+                pn += 1;
+            } else if (TILE_NP > 1 && panel_end - pn >= TILE_NP && valid >= TILE_NP * KILN_PANEL) {
+                conv_tile(TILE_NP, mr, tile_taps, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
                 pn += TILE_NP;
             } else {
-                conv_tile(1, mr, taps, k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
+                conv_tile(1, mr, tile_taps, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
                 pn += 1;
             }
         }
@@ -235,46 +324,51 @@ void FN(kiln_depthwise_f32)(
 
 // MARK: - Pooling (plain loops over channels, vectorised by the compiler)
 
-void FN(kiln_max_pool_f32)(const kiln_pool_params *p, const float *input, float *output, size_t row_begin, size_t row_end) {
-    const size_t ch = p->channels;
-    for (size_t oy = row_begin; oy < row_end; oy++) {
-        long y0 = (long)(oy * p->stride_h) - (long)p->pad_top;
-        long ya = y0 < 0 ? 0 : y0, yb = y0 + (long)p->kernel_h > (long)p->in_h ? (long)p->in_h : y0 + (long)p->kernel_h;
-        for (size_t ox = 0; ox < p->out_w; ox++) {
-            long x0 = (long)(ox * p->stride_w) - (long)p->pad_left;
-            long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)p->kernel_w > (long)p->in_w ? (long)p->in_w : x0 + (long)p->kernel_w;
-            float *restrict y = output + (oy * p->out_w + ox) * ch;
-            for (size_t c = 0; c < ch; c++) y[c] = -__builtin_inff();
-            for (long iy = ya; iy < yb; iy++)
-                for (long ix = xa; ix < xb; ix++) {
-                    const float *restrict x = input + ((size_t)iy * p->in_w + (size_t)ix) * ch;
-                    for (size_t c = 0; c < ch; c++) y[c] = x[c] > y[c] ? x[c] : y[c];
-                }
-            for (size_t c = 0; c < ch; c++) y[c] = clampf(y[c], p->min, p->max);
-        }
+/// Pools one output pixel over channels [0, ch) with `W`-float vectors: `INIT`, combine
+/// every tap with `OP`, finish with `FINISH` (scale) and the clamp.
+#define POOL_CHANNELS(VT, W, SPLAT, INIT, OP, SCALE)                                                            \
+    for (; c + (W) <= ch; c += (W)) {                                                                           \
+        VT acc = SPLAT(INIT);                                                                                   \
+        for (long iy = ya; iy < yb; iy++)                                                                       \
+            for (long ix = xa; ix < xb; ix++) {                                                                 \
+                VT v = *(const VT *)(input + ((size_t)iy * p->in_w + (size_t)ix) * ch + c);                     \
+                acc = OP(acc, v);                                                                               \
+            }                                                                                                   \
+        acc = acc * SPLAT(SCALE);                                                                               \
+        acc = __builtin_elementwise_max(acc, SPLAT(p->min));                                                    \
+        *(VT *)(y + c) = __builtin_elementwise_min(acc, SPLAT(p->max));                                         \
     }
+
+#define POOL_MAX(a, b) __builtin_elementwise_max(a, b)
+#define POOL_ADD(a, b) ((a) + (b))
+#define SCALAR_MAX(a, b) ((b) > (a) ? (b) : (a))
+#define SCALAR_ADD(a, b) ((a) + (b))
+#define SCALAR_SPLAT(x) (x)
+
+#define POOL_BODY(INIT, VOP, SOP, AVERAGE)                                                                     \
+    const size_t ch = p->channels;                                                                              \
+    for (size_t oy = row_begin; oy < row_end; oy++) {                                                           \
+        long y0 = (long)(oy * p->stride_h) - (long)p->pad_top;                                                  \
+        long ya = y0 < 0 ? 0 : y0, yb = y0 + (long)p->kernel_h > (long)p->in_h ? (long)p->in_h : y0 + (long)p->kernel_h; \
+        for (size_t ox = 0; ox < p->out_w; ox++) {                                                              \
+            long x0 = (long)(ox * p->stride_w) - (long)p->pad_left;                                             \
+            long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)p->kernel_w > (long)p->in_w ? (long)p->in_w : x0 + (long)p->kernel_w; \
+            float *y = output + (oy * p->out_w + ox) * ch;                                                      \
+            size_t count = p->count_include_pad ? p->kernel_h * p->kernel_w : (size_t)((yb - ya) * (xb - xa));  \
+            float scale = AVERAGE ? (count ? 1.0f / (float)count : 0.0f) : 1.0f;                                \
+            size_t c = 0;                                                                                       \
+            POOL_CHANNELS(kv, VLEN, KV_SPLAT, INIT, VOP, scale)                                                 \
+            POOL_CHANNELS(kv4, 4, SPLAT4, INIT, VOP, scale)                                                     \
+            POOL_CHANNELS(float, 1, SCALAR_SPLAT, INIT, SOP, scale)                                             \
+        }                                                                                                       \
+    }
+
+void FN(kiln_max_pool_f32)(const kiln_pool_params *p, const float *input, float *output, size_t row_begin, size_t row_end) {
+    POOL_BODY(-__builtin_inff(), POOL_MAX, SCALAR_MAX, 0)
 }
 
 void FN(kiln_avg_pool_f32)(const kiln_pool_params *p, const float *input, float *output, size_t row_begin, size_t row_end) {
-    const size_t ch = p->channels;
-    for (size_t oy = row_begin; oy < row_end; oy++) {
-        long y0 = (long)(oy * p->stride_h) - (long)p->pad_top;
-        long ya = y0 < 0 ? 0 : y0, yb = y0 + (long)p->kernel_h > (long)p->in_h ? (long)p->in_h : y0 + (long)p->kernel_h;
-        for (size_t ox = 0; ox < p->out_w; ox++) {
-            long x0 = (long)(ox * p->stride_w) - (long)p->pad_left;
-            long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)p->kernel_w > (long)p->in_w ? (long)p->in_w : x0 + (long)p->kernel_w;
-            float *restrict y = output + (oy * p->out_w + ox) * ch;
-            for (size_t c = 0; c < ch; c++) y[c] = 0;
-            for (long iy = ya; iy < yb; iy++)
-                for (long ix = xa; ix < xb; ix++) {
-                    const float *restrict x = input + ((size_t)iy * p->in_w + (size_t)ix) * ch;
-                    for (size_t c = 0; c < ch; c++) y[c] += x[c];
-                }
-            size_t count = p->count_include_pad ? p->kernel_h * p->kernel_w : (size_t)((yb - ya) * (xb - xa));
-            float scale = count ? 1.0f / (float)count : 0.0f;
-            for (size_t c = 0; c < ch; c++) y[c] = clampf(y[c] * scale, p->min, p->max);
-        }
-    }
+    POOL_BODY(0.0f, POOL_ADD, SCALAR_ADD, 1)
 }
 
 void FN(kiln_mean_pixels_f32)(

@@ -30,6 +30,9 @@ struct Lowering {
     private var graphInputs: Set<Int>
     /// PAD outputs folded into the convolution that reads them: (pad input, paddings).
     private var foldedPads: [Int: (input: Int, top: Int, left: Int, bottom: Int, right: Int)] = [:]
+    /// Tensors known to hold no negative value (outputs of ReLU-clamped operators and of data
+    /// movement over such tensors): a zero PAD before a max pool over them can be folded.
+    private var nonNegative = Set<Int>()
     /// The operator being lowered (for messages and lifetimes).
     private var current = 0
 
@@ -71,6 +74,7 @@ struct Lowering {
             current = k
             do throws(RuntimeError) {
                 try lower(op)
+                noteSign(op)
             } catch {
                 throw RuntimeError("operator \(k) (\(op.kind.name)): \(error.description)")
             }
@@ -242,6 +246,23 @@ struct Lowering {
         }
     }
 
+    /// Records which outputs of `op` cannot be negative.
+    private mutating func noteSign(_ op: Operator) {
+        let clampsAtZero: Bool
+        switch op.kind {
+        case .conv2d(let a), .depthwiseConv2d(let a, _): clampsAtZero = a.activation == .relu || a.activation == .relu6
+        case .fullyConnected(let act, _), .add(let act), .mul(let act): clampsAtZero = act == .relu || act == .relu6
+        case .relu, .relu6, .logistic: clampsAtZero = true
+        case .maxPool2d, .averagePool2d, .reshape, .squeeze, .transpose, .split, .splitV, .stridedSlice, .mean:
+            // The data input: SPLIT takes its axis first.
+            let data = op.kind == .split(count: op.outputs.count) ? op.inputs.last : op.inputs.first
+            clampsAtZero = data.map { nonNegative.contains($0) } ?? false
+        case .concatenation: clampsAtZero = op.inputs.allSatisfy { nonNegative.contains($0) }
+        default: clampsAtZero = false
+        }
+        if clampsAtZero { nonNegative.formUnion(op.outputs.filter { $0 >= 0 }) }
+    }
+
     private func nhwc(_ s: [Int], _ what: String) throws(RuntimeError) -> (n: Int, h: Int, w: Int, c: Int) {
         guard s.count == 4 else { throw RuntimeError("the \(what) is \(s); a 4-D NHWC tensor is expected") }
         return (s[0], s[1], s[2], s[3])
@@ -297,7 +318,7 @@ struct Lowering {
             shape: cs, batch: n, input: Operand(tensor: x), inputBatchStride: h * w * c, output: Operand(tensor: y),
             outputBatchStride: cs.outPixels * o, weights: filter, bias: bias, packedOffset: packedFloats)
         packedFloats += (packedCount + 15) / 16 * 16
-        zerosNeeded = max(zerosNeeded, c)
+        zerosNeeded = max(zerosNeeded, cs.zerosNeeded)
         emit(depthwise ? .depthwise(call) : .conv(call))
     }
 
@@ -324,9 +345,15 @@ struct Lowering {
         packedFloats += (Accelerated.convPackedCount(cs) + 15) / 16 * 16
     }
 
-    private mutating func lowerPool(_ op: Operator, _ a: WindowAttributes, max isMax: Bool) throws(RuntimeError) {
+    private mutating func lowerPool(_ op: Operator, _ attributes: WindowAttributes, max isMax: Bool) throws(RuntimeError) {
         try expectOutputs(op, 1)
-        let x = try data(op, 0)
+        var x = try data(op, 0)
+        var a = attributes
+        if let folded = foldedPads[x] {
+            x = folded.input
+            if let b = bufferOf[x] { buffers[b].last = max(buffers[b].last, current) }
+            a.padding = .explicit(top: folded.top, left: folded.left, bottom: folded.bottom, right: folded.right)
+        }
         let (n, h, w, c) = try nhwc(shape(x), "input")
         guard a.strideH >= 1, a.strideW >= 1, a.filterH >= 1, a.filterW >= 1 else {
             throw RuntimeError("strides and the filter must be positive")
@@ -596,12 +623,20 @@ struct Lowering {
         let t = try declaredOutput(op, 0)
         guard shape(t) == out else { throw RuntimeError("output is declared \(shape(t)) but computes to \(out)") }
         // A zero pad of H and W read only by a VALID convolution becomes that convolution's padding.
-        if value == 0, xs.count == 4, p[0] == 0, p[1] == 0, p[6] == 0, p[7] == 0, consumers[t] == 1, !graphOutputs.contains(t),
+        // So does a pad with the lowest float (or a zero pad of non-negative values) before a
+        // VALID max pool, which skips padded cells: they could never win.
+        let lowest = value == -.infinity || value == -Float.greatestFiniteMagnitude
+        if value == 0 || lowest, xs.count == 4, p[0] == 0, p[1] == 0, p[6] == 0, p[7] == 0, consumers[t] == 1, !graphOutputs.contains(t),
             let reader = graph.operators[(current + 1)...].first(where: { $0.inputs.first == t })
         {
             var foldable = false
             switch reader.kind {
-            case .conv2d(let a), .depthwiseConv2d(let a, _): foldable = a.padding == .valid
+            case .conv2d(let a), .depthwiseConv2d(let a, _): foldable = a.padding == .valid && value == 0
+            // Max pooling skips padded cells; zeros never win over non-negative values anyway
+            // (and tie with them), so the result is the same.
+            case .maxPool2d(let a):
+                foldable = a.padding == .valid && (lowest || nonNegative.contains(x)) && p[2] < a.filterH && p[3] < a.filterH
+                    && p[4] < a.filterW && p[5] < a.filterW
             default: break
             }
             if foldable {

@@ -131,6 +131,10 @@ final class AcceleratedTests: XCTestCase {
         checkConv(h: 9, w: 8, c: 6, o: 33, Conv2dGeometry(kernel: (3, 2), stride: (1, 2), dilation: (2, 1), pads: (2, 0, 1, 1)))
         checkConv(h: 5, w: 5, c: 2, o: 3, Conv2dGeometry(kernel: 1, stride: 2))
         checkConv(n: 2, h: 6, w: 5, c: 8, o: 20, Conv2dGeometry(kernel: 3, stride: 1, padding: 1), activation: .relu)
+        // Channel counts of 16 and more take the indirect path (no im2row), as does dilation in W.
+        checkConv(h: 6, w: 7, c: 17, o: 20, Conv2dGeometry(kernel: 3, padding: 1), activation: .relu)
+        checkConv(h: 5, w: 9, c: 32, o: 8, Conv2dGeometry(kernel: 3, stride: 2, padding: 1))
+        checkConv(h: 7, w: 9, c: 3, o: 12, Conv2dGeometry(kernel: (2, 3), stride: (1, 1), dilation: (1, 2), pads: (1, 2, 0, 1)))
     }
 
     func testConvSlicesAndSplits() {

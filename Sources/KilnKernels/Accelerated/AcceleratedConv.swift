@@ -49,8 +49,8 @@ extension Accelerated {
         public var outPixels: Int { outH * outW }
         /// Panels of ``Accelerated/panelWidth`` output channels.
         public var panels: Int { (outC + panelWidth - 1) / panelWidth }
-        /// Zeros the kernels read for padded taps.
-        public var zerosNeeded: Int { inC }
+        /// Zeros the kernels read for padded taps (a whole window row for few-channel inputs).
+        public var zerosNeeded: Int { inC * kernelW }
 
         func c(_ zeros: UnsafePointer<Float>) -> kiln_conv_params {
             kiln_conv_params(
