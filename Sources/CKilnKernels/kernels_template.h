@@ -14,6 +14,8 @@
 
 typedef float kv __attribute__((vector_size(VLEN * 4), aligned(4), may_alias));
 typedef float kv4 __attribute__((vector_size(16), aligned(4), may_alias));
+typedef float kv8 __attribute__((vector_size(32), aligned(4), may_alias));
+#define SPLAT8(x) ((kv8){(x), (x), (x), (x), (x), (x), (x), (x)})
 /// Native vectors per panel of 16 output channels.
 #define NV (KILN_PANEL / VLEN)
 
@@ -89,9 +91,6 @@ ALWAYS_INLINE void conv_tile(
         }
     }
 }
-
-typedef float kv8 __attribute__((vector_size(32), aligned(4), may_alias));
-#define SPLAT8(x) ((kv8){(x), (x), (x), (x), (x), (x), (x), (x)})
 
 /// A tile whose panel has at most 8 valid output channels (the last panel of 24 or 40
 /// channels): the same rows with 8-float vectors, half the work of a full panel.
@@ -264,10 +263,10 @@ void FN(kiln_conv_f32)(
 // MARK: - Depthwise convolution
 
 /// Accumulates channels [c0, c1) of one output pixel with vectors of `W` floats.
-#define DEPTHWISE_CHANNELS(VT, W, SPLAT)                                                                        \
+#define DEPTHWISE_CHANNELS(VT, W, SPLAT, TAPS)                                                                  \
     for (; c + (W) <= cend; c += (W)) {                                                                         \
         VT acc = *(const VT *)(bias + c);                                                                       \
-        for (size_t t = 0; t < taps; t++) acc += *(const VT *)(wt + t * cp + c) * *(const VT *)(tp[t] + c);     \
+        for (size_t t = 0; t < (TAPS); t++) acc += *(const VT *)(wt + t * cp + c) * *(const VT *)(tp[t] + c);   \
         acc = __builtin_elementwise_max(acc, SPLAT(lo));                                                        \
         acc = __builtin_elementwise_min(acc, SPLAT(hi));                                                        \
         *(VT *)(y + c) = acc;                                                                                   \
@@ -309,10 +308,24 @@ void FN(kiln_depthwise_f32)(
             }
             float *y = output + (oy * p->out_w + ox) * p->out_pixel_stride;
             size_t c = 0, cend = channels;
-            DEPTHWISE_CHANNELS(kv, VLEN, KV_SPLAT)
-#if VLEN > 4
-            DEPTHWISE_CHANNELS(kv4, 4, SPLAT4)
+            if (taps == 9) {
+                // 3x3, the common case: a constant trip count the compiler unrolls.
+                DEPTHWISE_CHANNELS(kv, VLEN, KV_SPLAT, 9)
+#if VLEN > 8
+                DEPTHWISE_CHANNELS(kv8, 8, SPLAT8, 9)
 #endif
+#if VLEN > 4
+                DEPTHWISE_CHANNELS(kv4, 4, SPLAT4, 9)
+#endif
+            } else {
+                DEPTHWISE_CHANNELS(kv, VLEN, KV_SPLAT, taps)
+#if VLEN > 8
+                DEPTHWISE_CHANNELS(kv8, 8, SPLAT8, taps)
+#endif
+#if VLEN > 4
+                DEPTHWISE_CHANNELS(kv4, 4, SPLAT4, taps)
+#endif
+            }
             for (; c < cend; c++) {
                 float acc = bias[c];
                 for (size_t t = 0; t < taps; t++) acc += wt[t * cp + c] * tp[t][c];
@@ -358,6 +371,7 @@ void FN(kiln_depthwise_f32)(
             float scale = AVERAGE ? (count ? 1.0f / (float)count : 0.0f) : 1.0f;                                \
             size_t c = 0;                                                                                       \
             POOL_CHANNELS(kv, VLEN, KV_SPLAT, INIT, VOP, scale)                                                 \
+            POOL_CHANNELS(kv8, 8, SPLAT8, INIT, VOP, scale)                                                     \
             POOL_CHANNELS(kv4, 4, SPLAT4, INIT, VOP, scale)                                                     \
             POOL_CHANNELS(float, 1, SCALAR_SPLAT, INIT, SOP, scale)                                             \
         }                                                                                                       \

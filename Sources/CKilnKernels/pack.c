@@ -169,3 +169,15 @@ void kiln_strided_copy_f32(
 void kiln_fill_f32(float *dst, size_t count, float value) {
     for (size_t i = 0; i < count; i++) dst[i] = value;
 }
+
+void kiln_interleave2_f32(
+    const float *a, size_t a_stride, const float *b, size_t b_stride, float *y, size_t y_stride, size_t rows, size_t count) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict ar = a + r * a_stride, *restrict br = b + r * b_stride;
+        float *restrict yr = y + r * y_stride;
+        for (size_t j = 0; j < count; j++) {
+            yr[2 * j] = ar[j];
+            yr[2 * j + 1] = br[j];
+        }
+    }
+}

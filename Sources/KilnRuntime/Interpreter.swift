@@ -204,6 +204,9 @@ public final class Interpreter {
             case .transpose(let t):
                 kind = .transpose(TransposeStep(
                     x: pointer(t.input), y: pointer(t.output), batch: t.batch, rows: t.rows, cols: t.cols, inner: t.inner))
+            case .interleave(let t):
+                kind = .interleave(InterleaveStep(a: pointer(t.a), b: pointer(t.b), y: pointer(t.output), rows: t.rows, count: t.count))
+                if parallel && t.rows * t.count >= 32_768 { parts = threads }
             }
             (steps + k).initialize(to: Step(kind: kind, parts: max(parts, 1), op: instruction.op))
         }

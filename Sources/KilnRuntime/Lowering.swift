@@ -33,6 +33,13 @@ struct Lowering {
     /// Tensors known to hold no negative value (outputs of ReLU-clamped operators and of data
     /// movement over such tensors): a zero PAD before a max pool over them can be folded.
     private var nonNegative = Set<Int>()
+    /// CONCATENATIONs of two equal halves on the last axis: output tensor → its inputs, rows,
+    /// half width and the indices of its copy instructions (fused into a shuffle that follows).
+    private var concatenations: [Int: (a: Int, b: Int, rows: Int, count: Int, instructions: [Int])] = [:]
+    /// RESHAPE/SQUEEZE outputs that alias their input: output → input.
+    private var aliasOf: [Int: Int] = [:]
+    /// Instructions made redundant by a fusion.
+    private var removed = Set<Int>()
     /// The operator being lowered (for messages and lifetimes).
     private var current = 0
 
@@ -86,6 +93,7 @@ struct Lowering {
             }
             buffers[b].last = graph.operators.count
         }
+        instructions = instructions.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
         let (offsets, arena) = MemoryPlanner.plan(buffers)
         guard arena <= Limits.arenaBytes else {
             throw RuntimeError("the model needs a \(arena)-byte arena, more than the \(Limits.arenaBytes) allowed")
@@ -448,6 +456,7 @@ struct Lowering {
             // An alias: the same bytes seen with another shape.
             bufferOf[t] = b
             location[t] = location[x]
+            aliasOf[t] = x
         } else if case .constant = location[x] {
             location[t] = location[x]
         } else {
@@ -477,7 +486,20 @@ struct Lowering {
             swap = (c[0], c[2], c[1], c[3])
         default: break
         }
-        if let swap {
+        // CONCATENATION(a, b) → RESHAPE → this two-group shuffle: interleave a and b directly
+        // into the output and drop the concatenation's copies and buffer.
+        if let swap, swap.rows == 2, swap.inner == 1, let source = aliasOf[x] ?? (concatenations[x] != nil ? x : nil),
+            let cat = concatenations[source], cat.rows == swap.batch, cat.count == swap.cols,
+            consumers[source] == 1, source == x || consumers[x] == 1,
+            !graphOutputs.contains(source), !graphOutputs.contains(x), let b = bufferOf[x]
+        {
+            removed.formUnion(cat.instructions)
+            buffers[b].bytes = 0
+            emit(.interleave(InterleaveCall(
+                a: Operand(tensor: cat.a), b: Operand(tensor: cat.b), output: Operand(tensor: y), rows: cat.rows, count: cat.count)))
+            if let ba = bufferOf[cat.a] { buffers[ba].last = max(buffers[ba].last, current) }
+            if let bb = bufferOf[cat.b] { buffers[bb].last = max(buffers[bb].last, current) }
+        } else if let swap {
             emit(.transpose(TransposeCall(
                 input: Operand(tensor: x), output: Operand(tensor: y), batch: swap.batch, rows: swap.rows, cols: swap.cols,
                 inner: swap.inner)))
@@ -505,6 +527,9 @@ struct Lowering {
         let y = try output(op, shape: out)
         let outer = first[..<a].reduce(1, *), inner = first[(a + 1)...].reduce(1, *)
         let total = out[a] * inner
+        if xs.count == 2, a == first.count - 1, shape(xs[0]) == shape(xs[1]), act == .none {
+            concatenations[y] = (xs[0], xs[1], outer, first[a], [instructions.count, instructions.count + 1])
+        }
         var offset = 0
         for x in xs {
             let run = shape(x)[a] * inner

@@ -51,6 +51,7 @@ struct Instruction: Sendable {
         case copy(CopyCall)
         case fill(FillCall)
         case transpose(TransposeCall)
+        case interleave(InterleaveCall)
     }
 }
 
@@ -119,4 +120,11 @@ struct FillCall: Sendable {
 struct TransposeCall: Sendable {
     var input: Operand, output: Operand
     var batch: Int, rows: Int, cols: Int, inner: Int
+}
+
+/// `y[r, 2j] = a[r, j]`, `y[r, 2j + 1] = b[r, j]`: CONCATENATION of two equal halves on the
+/// last axis followed by the two-group channel shuffle (RESHAPE, TRANSPOSE, RESHAPE).
+struct InterleaveCall: Sendable {
+    var a: Operand, b: Operand, output: Operand
+    var rows: Int, count: Int
 }

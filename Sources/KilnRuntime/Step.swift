@@ -60,6 +60,11 @@ struct Step {
             Accelerated.fill(s.y, count: s.count, value: s.value)
         case .transpose(let s):
             Accelerated.transpose(s.x, into: s.y, batch: s.batch, rows: s.rows, cols: s.cols, inner: s.inner)
+        case .interleave(let s):
+            let r = split(s.rows, part, parts, align: 1)
+            Accelerated.interleave(
+                s.a + r.lowerBound * s.count, aStride: s.count, s.b + r.lowerBound * s.count, bStride: s.count,
+                into: s.y + r.lowerBound * 2 * s.count, yStride: 2 * s.count, rows: r.count, count: s.count)
         }
     }
 }
@@ -86,6 +91,12 @@ enum StepKind {
     case copy(CopyStep)
     case fill(FillStep)
     case transpose(TransposeStep)
+    case interleave(InterleaveStep)
+}
+
+struct InterleaveStep {
+    var a: UnsafePointer<Float>, b: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    var rows: Int, count: Int
 }
 
 struct ConvStep {

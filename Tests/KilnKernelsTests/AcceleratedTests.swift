@@ -352,6 +352,19 @@ final class AcceleratedTests: XCTestCase {
         }
     }
 
+    /// Interleaving two halves equals concatenating them and shuffling with two groups.
+    func testInterleaveIsConcatThenShuffle() {
+        for (rows, count) in [(5, 24), (3, 1), (4, 17)] {
+            let a = rng.uniformTensor([rows, count]), b = rng.uniformTensor([rows, count])
+            let expected = Reference.channelShuffle(Reference.concat([a, b], axis: 1), groups: 2, axis: 1)
+            var y = [Float](repeating: .nan, count: rows * count * 2)
+            y.withUnsafeMutableBufferPointer {
+                Accelerated.interleave(a.floats, aStride: count, b.floats, bStride: count, into: $0.baseAddress!, yStride: 2 * count, rows: rows, count: count)
+            }
+            XCTAssertEqual(y, expected.floats)
+        }
+    }
+
     func testCopyRows() {
         let x = iota([5, 9])
         var y = [Float](repeating: -1, count: 5 * 4)

@@ -150,6 +150,12 @@ void kiln_copy_rows_f32(const float *src, size_t src_stride, float *dst, size_t 
 /// With rows = groups, cols = channels / groups and inner = 1 it is ShuffleNet's channel shuffle.
 void kiln_transpose_f32(const float *x, float *y, size_t batch, size_t rows, size_t cols, size_t inner);
 
+/// Interleaves two sources: y[r * y_stride + 2 j] = a[r * a_stride + j] and
+/// y[r * y_stride + 2 j + 1] = b[r * b_stride + j] for r < rows, j < count (a concatenation
+/// followed by ShuffleNet's two-group channel shuffle, in one pass).
+void kiln_interleave2_f32(
+    const float *a, size_t a_stride, const float *b, size_t b_stride, float *y, size_t y_stride, size_t rows, size_t count);
+
 /// The largest rank kiln_strided_copy_f32 takes.
 #define KILN_MAX_RANK 6
 /// Copies a strided box: for every index (i_0, ..., i_{rank-1}) below `counts`,

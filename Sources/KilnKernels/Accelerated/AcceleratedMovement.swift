@@ -21,6 +21,15 @@ extension Accelerated {
 }
 
 extension Accelerated {
+    /// Interleaves two sources row by row: `y[r, 2j] = a[r, j]`, `y[r, 2j + 1] = b[r, j]` (a
+    /// concatenation followed by a two-group channel shuffle, in one pass).
+    public static func interleave(
+        _ a: UnsafePointer<Float>, aStride: Int, _ b: UnsafePointer<Float>, bStride: Int, into y: UnsafeMutablePointer<Float>,
+        yStride: Int, rows: Int, count: Int
+    ) {
+        kiln_interleave2_f32(a, aStride, b, bStride, y, yStride, rows, count)
+    }
+
     /// The largest rank ``stridedCopy(_:into:counts:srcStrides:dstStrides:)`` takes.
     public static let maxStridedRank = Int(KILN_MAX_RANK)
 
