@@ -77,7 +77,7 @@ let package = Package(
             dependencies: [
                 "KilnRuntime", "KilnGraph", "KilnModels", "KilnTFLite", "KilnTFLiteSchema", "KilnTestSupport", "CKilnMallocCounter",
             ],
-            swiftSettings: optimizedFlags),
+            exclude: ["Budgets"], swiftSettings: optimizedFlags),
         .testTarget(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
             exclude: ["Snapshots"]),
