@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels",
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -79,7 +79,7 @@ let package = Package(
             ],
             exclude: ["Budgets"], swiftSettings: optimizedFlags),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
+            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnTFLite", "KilnKernels"],
             exclude: ["Snapshots"]),
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
         .testTarget(

@@ -20,10 +20,13 @@ public struct TFLiteExportOptions: Sendable, Hashable {
     public var withHeadActivations: Bool
     /// The model description; nil = `Kiln export of <graph name>`.
     public var description: String?
+    /// More metadata entries to write, by name (e.g. ``TFLiteSelfTest/entryName``).
+    public var extraMetadata: [String: [UInt8]]
 
-    public init(withHeadActivations: Bool = false, description: String? = nil) {
+    public init(withHeadActivations: Bool = false, description: String? = nil, extraMetadata: [String: [UInt8]] = [:]) {
         self.withHeadActivations = withHeadActivations
         self.description = description
+        self.extraMetadata = extraMetadata
     }
 }
 

@@ -126,13 +126,17 @@ struct Lowering {
                 KilnTFLiteInfo(headActivations: options.withHeadActivations, operators: operatorNames)))
         try builder.addMetadata(name: KilnTFLiteInfo.modelEntryName, bytes: model)
         try builder.addMetadata(name: KilnTFLiteInfo.entryName, bytes: info)
+        for (name, bytes) in options.extraMetadata.sorted(by: { $0.key < $1.key }) {
+            try builder.addMetadata(name: name, bytes: bytes)
+        }
         try builder.addSignature(
             key: TFLiteExporter.signatureKey,
             inputs: g.inputs.map { TFLiteTensorMap(name: $0.name, tensor: tensors[$0.name]!) },
             outputs: zip(g.outputs, outputs).map { TFLiteTensorMap(name: $0, tensor: $1) })
         let bytes = try builder.finish(description: options.description ?? "Kiln export of \(g.name)")
         return TFLiteExportResult(
-            bytes: bytes, weightBytes: weightBytes, metadataBytes: model.count + info.count,
+            bytes: bytes, weightBytes: weightBytes,
+            metadataBytes: model.count + info.count + options.extraMetadata.values.reduce(0) { $0 + $1.count },
             operatorCount: operatorNames.count, tensorCount: tensorCount, legalized: g)
     }
 

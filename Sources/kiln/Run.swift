@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import KilnGraph
+import KilnRuntime
+import KilnTensor
+
+extension Kiln {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a model on one input and print each head's probabilities.",
+            discussion: """
+                MODEL is a .tflite file (run by Kiln's runtime) or a .kiln file (run by the reference \
+                evaluator). INPUT is a .npy array that is exactly the model's input tensor: float32, \
+                NHWC [1, H, W, C] for .tflite files, NCHW [1, C, H, W] for .kiln files.
+
+                Probabilities are softmax (or sigmoid, for sigmoid heads) of each output, unless the \
+                file's heads already end in SOFTMAX/LOGISTIC. --out DIR writes each output as HEAD.npy, \
+                raw (logits, before softmax), so any tool can compare them.
+
+                Examples:
+                  kiln run doc2.tflite input.npy
+                  kiln run doc2.tflite input.npy --threads 2 --json
+                  kiln run doc2.kiln input_nchw.npy --out runs/outputs
+                """)
+
+        @Argument(help: "A .tflite or .kiln model.")
+        var model: String
+
+        @Argument(help: "The input tensor, a .npy file.")
+        var input: String
+
+        @Option(help: "Threads for the runtime (.tflite).")
+        var threads: Int = 1
+
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
+
+        @Option(help: "Write each output, raw, as DIR/HEAD.npy.")
+        var out: String?
+
+        func validate() throws {
+            guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+            guard input.hasSuffix(".npy") else {
+                throw ValidationError(
+                    "INPUT must be a .npy tensor (image input arrives with the KilnImage library; convert the image with its preprocessing first)")
+            }
+        }
+
+        func run() throws {
+            let bytes = try FileIO.read(input, limit: 1 << 31)
+            let tensor = try NumPy.decode(bytes, source: input)
+            let outputs = try ModelRunner(path: model, threads: threads).run(tensor, inputPath: input)
+            if let out {
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                for o in outputs { try FileIO.writeAtomically(NumPy.encode(o.raw), to: "\(out)/\(o.name).npy") }
+            }
+            if json {
+                let list: [[String: Any]] = outputs.map { o in
+                    [
+                        "name": o.name, "kind": o.kind, "shape": o.raw.shape.dims, "class_names": o.classNames,
+                        "probabilities": o.probabilityRows, "top": o.probabilityRows.map { o.top($0) },
+                    ]
+                }
+                let data = try JSONSerialization.data(withJSONObject: ["model": model, "outputs": list], options: [.sortedKeys, .prettyPrinted])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            for o in outputs {
+                for (b, row) in o.probabilityRows.enumerated() {
+                    let label = o.probabilityRows.count > 1 ? "\(o.name)[\(b)]" : o.name
+                    let cells = row.enumerated().map { k, p in "\(o.className(k)) \(String(format: "%.4f", p))" }
+                    print("\(label) (\(o.kind), \(row.count) classes): \(cells.joined(separator: "  "))")
+                }
+            }
+            if let out { FileHandle.standardError.write(Data("wrote \(outputs.count) outputs to \(out)\n".utf8)) }
+        }
+    }
+}
+
+/// One head's output: raw values, and probabilities per batch row.
+struct HeadOutput {
+    var name: String
+    /// `softmax`, `sigmoid`, or `probabilities` when the file already applied them.
+    var kind: String
+    var classNames: [String]
+    var raw: Tensor
+    var probabilityRows: [[Float]]
+
+    func className(_ k: Int) -> String { k < classNames.count ? classNames[k] : "\(k)" }
+
+    /// The most probable class of a row.
+    func top(_ row: [Float]) -> [String: Any] {
+        let k = row.indices.max { row[$0] < row[$1] } ?? 0
+        return ["class": k, "name": className(k), "probability": row.isEmpty ? 0 : row[k]]
+    }
+}
+
+/// Runs a .tflite model with the runtime or a .kiln model with the evaluator.
+struct ModelRunner {
+    var path: String
+    var threads: Int
+
+    func run(_ input: Tensor, inputPath: String) throws -> [HeadOutput] {
+        if path.hasSuffix(".kiln") {
+            let graph = try KilnFile.read(path)
+            guard graph.inputs.count == 1 else { throw CLIError("\(path) has \(graph.inputs.count) inputs; kiln run feeds one") }
+            let expected = graph.inputs[0].type
+            guard input.type.dtype == expected.dtype, input.shape == expected.shape else {
+                throw CLIError("\(inputPath) is \(input.type); \(path) takes \(expected) (NCHW)")
+            }
+            let results = try Evaluator(graph).run([graph.inputs[0].name: input])
+            return graph.outputs.enumerated().map { k, name in
+                let head = k < graph.metadata.heads.count ? graph.metadata.heads[k] : nil
+                return Self.head(name, raw: results[name]!, kind: head?.kind.rawValue ?? "softmax", classNames: head?.classNames ?? [])
+            }
+        }
+        let model = try KilnModel(path: path)
+        guard model.inputs.count == 1 else { throw CLIError("\(path) has \(model.inputs.count) inputs; kiln run feeds one") }
+        let i = model.inputs[0]
+        guard input.dtype == i.dtype, input.shape.dims == i.shape else {
+            throw CLIError("\(inputPath) is \(input.type); \(path) takes \(i.dtype)\(Shape(i.shape)) (NHWC)")
+        }
+        let interpreter = try Interpreter(model: model, threads: threads)
+        try interpreter.setInput(i.name, input)
+        try interpreter.invoke()
+        let heads = model.info?.heads ?? []
+        return try model.outputs.enumerated().map { k, o in
+            let head = heads.first { $0.name == o.name } ?? (k < heads.count ? heads[k] : nil)
+            let kind = model.outputsAreProbabilities ? "probabilities" : (head?.kind ?? "softmax")
+            return Self.head(o.name, raw: try interpreter.output(o.name), kind: kind, classNames: head?.classNames ?? [])
+        }
+    }
+
+    static func head(_ name: String, raw: Tensor, kind: String, classNames: [String]) -> HeadOutput {
+        let values = raw.floats
+        let width = raw.shape.dims.last ?? 1
+        var rows: [[Float]] = []
+        for start in stride(from: 0, to: values.count, by: max(width, 1)) {
+            let row = Array(values[start..<min(start + width, values.count)])
+            switch kind {
+            case "sigmoid": rows.append(row.map { 1 / (1 + Foundation.exp(-$0)) })
+            case "probabilities": rows.append(row)
+            default:
+                let m = row.max() ?? 0
+                let e = row.map { Foundation.exp($0 - m) }
+                let s = e.reduce(0, +)
+                rows.append(e.map { $0 / s })
+            }
+        }
+        return HeadOutput(name: name, kind: kind, classNames: classNames, raw: raw, probabilityRows: rows)
+    }
+}

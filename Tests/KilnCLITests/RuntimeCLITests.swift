@@ -1,0 +1,109 @@
+import Foundation
+import KilnGraph
+import KilnKernels
+import KilnModels
+import KilnTFLite
+import KilnTensor
+import KilnTestSupport
+import XCTest
+
+/// `kiln run` and `kiln verify` on exported files, as a user runs them.
+final class RuntimeCLITests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-rt-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    @discardableResult
+    func kiln(_ args: [String], status expected: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws
+        -> ProcessResult
+    {
+        let r = try runProcess(kilnExecutable, args, currentDirectory: repositoryRoot)
+        XCTAssertEqual(r.status, expected, "kiln \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
+        return r
+    }
+
+    func testHelpTextsAreStable() throws {
+        assertSnapshot(try kiln(["run", "--help"]).stdout, named: "kiln-run.help.txt")
+        assertSnapshot(try kiln(["verify", "--help"]).stdout, named: "kiln-verify.help.txt")
+    }
+
+    func tinyGraph() throws -> Graph {
+        var g = try Zoo.build(ModelSpec(architecture: .tiny, heads: try Zoo.parseHeads("kind:3,tags:4:sigmoid"), inputHeight: 32, inputWidth: 32))
+        randomizeBatchNorms(&g)
+        return g
+    }
+
+    func testVerifyRunsTheEmbeddedSelfTest() throws {
+        let graph = try tinyGraph()
+        let path = dir.appendingPathComponent("tiny.tflite").path
+        try FileIO.writeAtomically(try TFLiteSelfTest.export(graph).bytes, to: path)
+        let text = try kiln(["verify", path]).stdout
+        XCTAssertTrue(text.contains("kind: max |difference| "), text)
+        XCTAssertTrue(text.contains("tags: max |difference| "), text)
+        XCTAssertTrue(text.hasSuffix("thread)\n") && text.contains("self-test passed"), text)
+        let json = try kiln(["verify", path, "--json", "--threads", "2"]).stdout
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        XCTAssertEqual(object["passed"] as? Bool, true)
+        XCTAssertEqual((object["heads"] as? [[String: Any]])?.map { $0["name"] as? String }, ["kind", "tags"])
+
+        // A self-test whose recorded outputs are wrong fails, exit 1.
+        var test = try TFLiteSelfTest.make(for: graph)
+        test.outputs[1].values[2] += 0.01
+        let bad = dir.appendingPathComponent("bad.tflite").path
+        let options = TFLiteExportOptions(extraMetadata: [TFLiteSelfTest.entryName: try test.encoded()])
+        try FileIO.writeAtomically(try TFLiteExporter.export(graph, options: options).bytes, to: bad)
+        let failed = try kiln(["verify", bad], status: 1).stdout
+        XCTAssertTrue(failed.contains("tags: max |difference| 0.01") && failed.contains("FAILED"), failed)
+
+        // No self-test, or not a model: exit 1 with the file named.
+        let plain = dir.appendingPathComponent("plain.tflite").path
+        try FileIO.writeAtomically(try TFLiteExporter.export(graph).bytes, to: plain)
+        XCTAssertTrue(try kiln(["verify", plain], status: 1).stderr.contains("\(plain): no self-test"))
+        let junk = dir.appendingPathComponent("junk.tflite").path
+        try FileIO.writeAtomically(Array("not a model at all".utf8), to: junk)
+        XCTAssertTrue(try kiln(["verify", junk], status: 1).stderr.hasPrefix("Error: \(junk): not a TFLite model"))
+    }
+
+    func testRunPrintsProbabilitiesAndWritesRawOutputs() throws {
+        let graph = try tinyGraph()
+        let tflite = dir.appendingPathComponent("tiny.tflite").path
+        try TFLiteExporter.write(graph, to: tflite)
+        let kilnFile = dir.appendingPathComponent("tiny.kiln").path
+        try KilnFile.write(graph, to: kilnFile)
+        var rng = SeededRandom(seed: 9)
+        let nchw = rng.uniformTensor([1, 3, 32, 32])
+        let nhwc = Reference.transpose(nchw, perm: [0, 2, 3, 1])
+        let nhwcPath = dir.appendingPathComponent("x.npy").path, nchwPath = dir.appendingPathComponent("x_nchw.npy").path
+        try FileIO.writeAtomically(NumPy.encode(nhwc), to: nhwcPath)
+        try FileIO.writeAtomically(NumPy.encode(nchw), to: nchwPath)
+        let expected = try Evaluator(graph).run(["input": nchw])
+
+        let out = dir.appendingPathComponent("out").path
+        let text = try kiln(["run", tflite, nhwcPath, "--out", out]).stdout
+        XCTAssertTrue(text.hasPrefix("kind (softmax, 3 classes): 0 0."), text)
+        XCTAssertTrue(text.contains("\ntags (sigmoid, 4 classes): 0 0."), text)
+        for head in ["kind", "tags"] {
+            let raw = try NumPy.decode(try FileIO.read("\(out)/\(head).npy"))
+            assertClose(raw, expected[head]!, atol: 1e-4, rtol: 0, head)
+        }
+        // JSON: probabilities that sum to 1 for the softmax head; the same from the .kiln file.
+        let json = try kiln(["run", tflite, nhwcPath, "--json", "--threads", "2"]).stdout
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let outputs = try XCTUnwrap(object["outputs"] as? [[String: Any]])
+        let probs = try XCTUnwrap((outputs[0]["probabilities"] as? [[Double]])?.first)
+        XCTAssertEqual(probs.reduce(0, +), 1, accuracy: 1e-5)
+        let fromKiln = try kiln(["run", kilnFile, nchwPath, "--json"]).stdout
+        let o2 = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(fromKiln.utf8)) as? [String: Any])
+        let probs2 = try XCTUnwrap(((o2["outputs"] as? [[String: Any]])?[0]["probabilities"] as? [[Double]])?.first)
+        for (a, b) in zip(probs, probs2) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+
+        // A wrong input shape or layout, and an input that is not .npy, are errors.
+        XCTAssertTrue(try kiln(["run", tflite, nchwPath], status: 1).stderr.contains("takes f32[1,32,32,3] (NHWC)"))
+        XCTAssertTrue(try kiln(["run", tflite, "picture.jpg"], status: 2).stderr.contains("INPUT must be a .npy tensor"))
+    }
+}
