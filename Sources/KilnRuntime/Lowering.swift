@@ -36,6 +36,8 @@ struct Lowering {
     /// CONCATENATIONs of two equal halves on the last axis: output tensor → its inputs, rows,
     /// half width and the indices of its copy instructions (fused into a shuffle that follows).
     private var concatenations: [Int: (a: Int, b: Int, rows: Int, count: Int, instructions: [Int])] = [:]
+    /// LOGISTIC outputs: output → (input, instruction index), for SiLU fusion.
+    private var logistics: [Int: (input: Int, instruction: Int)] = [:]
     /// RESHAPE/SQUEEZE outputs that alias their input: output → input.
     private var aliasOf: [Int: Int] = [:]
     /// Instructions made redundant by a fusion.
@@ -404,6 +406,19 @@ struct Lowering {
         let sa = shape(a), sb = shape(b)
         guard let out = Shape.broadcast(Shape(sa), Shape(sb))?.dims else { throw RuntimeError("cannot broadcast \(sa) with \(sb)") }
         let y = try output(op, shape: out)
+        // MUL(x, LOGISTIC(x)) with the logistic read only here: one SiLU pass, and the
+        // logistic's buffer is never needed.
+        if kind == .mul, act == .none, sa == sb {
+            for (gate, other) in [(b, a), (a, b)] {
+                guard let l = logistics[gate], l.input == other, consumers[gate] == 1, !graphOutputs.contains(gate),
+                    let buffer = bufferOf[gate]
+                else { continue }
+                removed.insert(l.instruction)
+                buffers[buffer].bytes = 0
+                emit(.unary(UnaryCall(op: .silu, clamp: .none, input: Operand(tensor: other), output: Operand(tensor: y), count: out.reduce(1, *))))
+                return
+            }
+        }
         let strides = { (s: [Int]) -> [Int] in
             let own = Shape(s).strides
             return (0..<out.count).map { d in
@@ -431,6 +446,7 @@ struct Lowering {
         try expectOutputs(op, 1)
         let x = try data(op, 0)
         let y = try output(op, shape: shape(x))
+        if kind == .logistic { logistics[y] = (x, instructions.count) }
         emit(.unary(UnaryCall(op: kind, clamp: clamp, input: Operand(tensor: x), output: Operand(tensor: y), count: graph.tensors[x].elementCount)))
     }
 
