@@ -3,6 +3,7 @@
 //
 //   swift build -c release --product RuntimeLatency
 //   .build/release/RuntimeLatency [--iterations 300] [--rounds 3] [--python .venv/bin/python] [--json]
+//                                 [--out runs/runtime-latency] [--profile]
 //
 // What is timed, for every engine alike: one `invoke()` with the input already in place
 // (monotonic clock read before and after each call; no decode, no preprocessing, no softmax,
@@ -26,7 +27,8 @@ struct Options {
     var json = false
     /// Print Kiln's per-operator profile instead of comparing engines.
     var profile = false
-    var out = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-runtime-latency").path
+    /// Where the `.tflite` files are written (each carries a self-test for `kiln verify`).
+    var out = "runs/runtime-latency"
 
     init(_ args: [String]) {
         var i = 1
@@ -159,7 +161,7 @@ for (label, heads) in models {
     let spec = ModelSpec(architecture: .shufflenetV2x0_5, heads: try Zoo.parseHeads(heads), inputHeight: 256, inputWidth: 256)
     let graph = try Zoo.build(spec)
     let path = "\(options.out)/\(heads.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "+")).tflite"
-    try TFLiteExporter.write(graph, to: path)
+    try FileIO.writeAtomically(try TFLiteSelfTest.export(graph).bytes, to: path)
     let arena = try KilnModel(path: path).arenaBytes
     if options.profile {
         try printProfile(path, label: label, iterations: options.iterations)

@@ -61,7 +61,7 @@ extension Kiln {
                         "probabilities": o.probabilityRows, "top": o.probabilityRows.map { o.top($0) },
                     ]
                 }
-                let data = try JSONSerialization.data(withJSONObject: ["model": model, "outputs": list], options: [.sortedKeys, .prettyPrinted])
+                let data = try JSONSerialization.data(withJSONObject: ["model": model, "outputs": list], options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
                 return
             }

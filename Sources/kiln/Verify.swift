@@ -44,7 +44,7 @@ extension Kiln {
                     "threads": threads,
                     "heads": results.map { ["name": $0.name, "max_abs_error": Double($0.maxAbsError), "passed": $0.passed] },
                 ]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 for r in results {
