@@ -6,7 +6,8 @@ public struct ONNXError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// An error about one ONNX node: `node 'name' (OpType): problem`.
     static func node(_ node: ONNXNode, _ problem: String) -> ONNXError {
-        ONNXError("node '\(node.name)' (\(node.opType)): \(problem)")
+        let who = node.name.isEmpty ? "the node producing '\(node.outputs.first ?? "")'" : "node '\(node.name)'"
+        return ONNXError("\(who) (\(node.opType)): \(problem)")
     }
 
     /// The same error with `prefix: ` in front (a file name).

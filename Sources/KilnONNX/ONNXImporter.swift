@@ -9,10 +9,15 @@ public struct ONNXImportOptions: Hashable, Sendable {
     /// The largest element count one tensor may declare (a hostile file must not drive an
     /// unbounded allocation). The default, 2^28, is 1 GiB of float32.
     public var maxElements: Int
+    /// Graph inputs to import as constants with these values (like tract's or
+    /// onnx-simplifier's input bindings): a model that feeds its shapes, axes or weights as
+    /// inputs then imports with them fixed.
+    public var constants: [String: Tensor]
 
-    public init(batch: Int = 1, maxElements: Int = 1 << 28) {
+    public init(batch: Int = 1, maxElements: Int = 1 << 28, constants: [String: Tensor] = [:]) {
         self.batch = batch
         self.maxElements = maxElements
+        self.constants = constants
     }
 }
 
@@ -111,6 +116,13 @@ struct Converter {
             guard !v.name.isEmpty else { throw ONNXError("a graph input has no name") }
             guard types[v.name] == nil else { throw ONNXError("graph input '\(v.name)' is declared twice") }
             guard let elemType = v.elemType else { throw ONNXError("graph input '\(v.name)' is not a tensor") }
+            if let bound = options.constants[v.name] {
+                guard (try? ONNXImporter.dtype(elemType, "")) == bound.dtype else {
+                    throw ONNXError("graph input '\(v.name)' is \(elemType); the value bound to it is \(bound.dtype)")
+                }
+                constants[v.name] = bound
+                continue
+            }
             let dtype = try ONNXImporter.dtype(elemType, "graph input '\(v.name)'")
             guard let dims = v.shape else { throw ONNXError("graph input '\(v.name)' has no declared shape") }
             var shape = [Int]()
@@ -177,6 +189,15 @@ struct Converter {
         for i in inputs {
             guard let t = type(i) else { throw ONNXError.node(n, "input '\(i)' is not defined") }
             ins.append(t)
+        }
+        // The verifier lets these ops carry quantized data through, but the reference
+        // evaluator computes them in float only.
+        switch op {
+        case .maxPool2d, .concat, .split, .channelShuffle:
+            if let t = ins.first(where: { $0.dtype != .f32 }) {
+                throw ONNXError.node(n, "Kiln computes \(op.kind.rawValue) on f32 only, not \(t.dtype)")
+            }
+        default: break
         }
         let outs: [TensorType]
         do {
@@ -553,6 +574,8 @@ struct Converter {
         case "Dropout":
             try requireInputs(n, 1...3)
             var rate: Float = 0.5
+            _ = try a.int("seed", 0)
+            if opset < 12 { rate = try a.float("ratio", 0.5) }
             if opset >= 12 {
                 if let t = try constantInput(n, 1) { rate = try scalar(t, n, "ratio") }
                 if let t = try constantInput(n, 2), t.integers.contains(where: { $0 != 0 }) {
