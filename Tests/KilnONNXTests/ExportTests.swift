@@ -52,4 +52,29 @@ final class ExportTests: XCTestCase {
         }
         assertJudged(cases, try judge(cases, in: dir), atol: 1e-4)
     }
+
+    /// quantize/dequantize export to QuantizeLinear/DequantizeLinear. ONNX rounds halves to
+    /// even, Kiln (like TFLite) away from zero: onnxruntime agrees off ties and differs by
+    /// exactly one step on ties such as 2.5.
+    func testQuantizeRoundingDiffersOnlyAtTies() throws {
+        let dir = try temporaryDirectory(self)
+        var b = GraphBuilder(name: "q")
+        let x = b.input("x", TensorType(.f32, [1, 6]))
+        let q = b.apply("q", .quantize(dtype: .i8, params: QuantParams(scale: 1, zeroPoint: 0)), x)
+        b.apply("y", .dequantize, q)
+        var g = b.graph
+        g.outputs = ["y"]
+        let path = dir.appendingPathComponent("q.onnx").path
+        try ONNXFile.write(g, to: path)
+        assertSameText(try ONNXFile.read(path).textDump(), try g.textDump(), "quantize round trip")
+        var cases = [JudgeCase]()
+        for values: [Float] in [[0.3, 1.7, -2.2, 100, -300, 1.5], [0.5, 2.5, -2.5, -0.5, 4.5, 6.5]] {
+            let inputs = ["x": Tensor(shape: [1, 6], floats: values)]
+            cases.append(JudgeCase(label: "\(values)", model: path, inputs: inputs, expected: try Evaluator(g).run(inputs)))
+        }
+        let results = try judge(cases, in: dir)
+        XCTAssertEqual(results[0].diffs["y"] as? Double, 0, "no tie: onnxruntime and Kiln agree")
+        XCTAssertEqual(results[1].diffs["y"] as? Double, 1, "ties of even integer part: one step apart")
+        XCTAssertEqual(try Evaluator(g).run(cases[1].inputs)["y"]!.floats, [1, 3, -3, -1, 5, 7])
+    }
 }
