@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "KilnKernels", targets: ["KilnKernels"]),
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
+        .library(name: "KilnImage", targets: ["KilnImage"]),
         .executable(name: "kiln", targets: ["kiln"]),
     ],
     dependencies: [
@@ -33,12 +34,22 @@ let package = Package(
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
+        // Decoding, transforms, datasets and loaders. Optimised in every configuration: its pixel
+        // loops (resize, warps, colour) would make tests crawl unoptimised; it keeps its bounds checks.
+        .target(
+            name: "KilnImage", dependencies: ["KilnTensor", "CKilnTurboJPEG", "CKilnPNG", "CKilnZlib"],
+            swiftSettings: optimizedFlags),
+
+        // MARK: - Implementation details
+        .systemLibrary(name: "CKilnTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CKilnPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CKilnZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels",
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -49,8 +60,9 @@ let package = Package(
         .testTarget(
             name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
+        .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
+            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage"],
             exclude: ["Snapshots"]),
     ]
 )
