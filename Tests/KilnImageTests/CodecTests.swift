@@ -243,4 +243,54 @@ final class CodecTests: XCTestCase {
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
         XCTAssertEqual(names, ["a.jpg", "a.png"])
     }
+
+    /// Files only Pillow makes here: CMYK JPEG (Adobe inverted), 16-bit grey and RGB PNG,
+    /// palette PNG with transparency, RGBA, grey+alpha, interlaced PNG, progressive JPEG —
+    /// each decoded like Pillow's `convert("RGB")` (16-bit: within one level).
+    func testFormatsAgainstPillow() throws {
+        let python = try PythonJudge.require(["PIL", "numpy"])
+        let dir = try temporaryFolder("formats")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = """
+            import sys, numpy as np
+            from PIL import Image
+            d = sys.argv[1]
+            rng = np.random.default_rng(3)
+            rgb = Image.fromarray(rng.integers(0, 256, (13, 17, 3), dtype=np.uint8), 'RGB')
+            rgb.convert('CMYK').save(d + '/cmyk.jpg', quality=100)
+            rgb.save(d + '/progressive.jpg', quality=90, progressive=True)
+            g16 = (np.arange(13 * 17, dtype=np.uint16).reshape(13, 17) * 301)
+            Image.fromarray(g16.astype(np.uint16)).save(d + '/grey16.png')
+            rgba = rgb.convert('RGBA'); rgba.putalpha(Image.fromarray(rng.integers(0, 256, (13, 17), dtype=np.uint8)))
+            rgba.save(d + '/rgba.png')
+            rgb.convert('LA').save(d + '/la.png')
+            p = rgb.convert('P', palette=Image.ADAPTIVE, colors=7); p.info['transparency'] = 2; p.save(d + '/palette.png', transparency=2)
+            rgb.save(d + '/interlaced.png', interlace=1)
+            rgb16 = np.minimum(np.asarray(rgb).astype(np.uint32) * 257 + 3, 65535)
+            import zlib, struct
+            def chunk(t, b): return struct.pack('>I', len(b)) + t + b + struct.pack('>I', zlib.crc32(t + b) & 0xffffffff)
+            raw = b''.join(b'\\x00' + row.astype('>u2').tobytes() for row in rgb16)
+            png = b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 17, 13, 16, 2, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b'')
+            open(d + '/rgb16.png', 'wb').write(png)
+            for name in ['cmyk.jpg', 'progressive.jpg', 'rgba.png', 'la.png', 'palette.png', 'interlaced.png', 'rgb16.png']:
+                np.asarray(Image.open(d + '/' + name).convert('RGB')).tofile(d + '/' + name + '.rgb')
+            np.asarray(Image.open(d + '/grey16.png')).astype(np.float64).__floordiv__(257).clip(0, 255).astype(np.uint8).tofile(d + '/grey16.png.l')
+            np.asarray(rgb).tofile(d + '/source.rgb')
+            """
+        let r = try PythonJudge.runScript(python, script, [dir.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        func raw(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: dir.appendingPathComponent(name))) }
+        for name in ["cmyk.jpg", "progressive.jpg", "rgba.png", "la.png", "palette.png", "interlaced.png"] {
+            let img = try Image.load(dir.appendingPathComponent(name).path)
+            XCTAssertEqual(img.width, 17, name)
+            XCTAssertEqual(img.height, 13, name)
+            let expected = Image(width: 17, height: 13, channels: 3, pixels: try raw(name + ".rgb"))
+            XCTAssertLessThanOrEqual(maxDifference(img, expected), name == "progressive.jpg" ? 1 : 0, name)
+        }
+        let rgb16 = try Image.load(dir.appendingPathComponent("rgb16.png").path)
+        XCTAssertLessThanOrEqual(maxDifference(rgb16, Image(width: 17, height: 13, channels: 3, pixels: try raw("source.rgb"))), 1)
+        let g16 = try Image.load(dir.appendingPathComponent("grey16.png").path, options: DecodeOptions(channels: .native))
+        XCTAssertEqual(g16.channels, 1)
+        XCTAssertLessThanOrEqual(maxDifference(g16, Image(width: 17, height: 13, channels: 1, pixels: try raw("grey16.png.l"))), 1)
+    }
 }

@@ -224,3 +224,57 @@ final class DatasetTests: XCTestCase {
         XCTAssertGreaterThan(first.pixels.filter { $0 == 0 }.count, 300)
     }
 }
+
+final class SyntheticTests: XCTestCase {
+    func testSyntheticDocumentsAreDeterministicBalancedAndLoadable() throws {
+        let dir = try temporaryFolder("synthetic")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let summary = try SyntheticDocuments.write(to: dir.path, count: 33, size: 64, seed: 5)
+        XCTAssertEqual(summary.classCounts, [11, 11, 11])
+        XCTAssertEqual(summary.counts, ["train": 27, "val": 3, "test": 3])
+        let train = try Dataset.csv(dir.appendingPathComponent("train.csv").path, classNames: SyntheticDocuments.classNames, options: .init(verifyImages: true))
+        XCTAssertEqual(train.count, 27)
+        let test = try Dataset.csv(dir.appendingPathComponent("test.csv").path, classNames: SyntheticDocuments.classNames)
+        XCTAssertEqual(Set(test.samples.map { $0.targets[0] }), [.index(0), .index(1), .index(2)])
+        let img = try train.image(at: 0)
+        XCTAssertEqual(img.width, 64)
+        // Same seed, same pixels; the three classes differ.
+        XCTAssertEqual(SyntheticDocuments.render(.screen, size: 48, seed: 9), SyntheticDocuments.render(.screen, size: 48, seed: 9))
+        XCTAssertNotEqual(SyntheticDocuments.render(.screen, size: 48, seed: 9), SyntheticDocuments.render(.screen, size: 48, seed: 10))
+        // Documents are bright paper with dark strokes; screens carry a bluish backlight on average.
+        var docBlue: Float = 0, screenBlue: Float = 0
+        for s in 0..<12 {
+            let d = SyntheticDocuments.render(.document, size: 64, seed: UInt64(s)).pixels
+            let sc = SyntheticDocuments.render(.screen, size: 64, seed: UInt64(s)).pixels
+            docBlue += Float(stride(from: 2, to: d.count, by: 3).map { Int(d[$0]) - Int(d[$0 - 2]) }.reduce(0, +)) / Float(d.count / 3)
+            screenBlue += Float(stride(from: 2, to: sc.count, by: 3).map { Int(sc[$0]) - Int(sc[$0 - 2]) }.reduce(0, +)) / Float(sc.count / 3)
+        }
+        XCTAssertGreaterThan(screenBlue, docBlue)
+        XCTAssertThrowsError(try SyntheticDocuments.write(to: dir.path, count: 2))
+    }
+
+    func testMosaicsCarryTheLabelsOfTheirTiles() throws {
+        let dir = try temporaryFolder("mosaic")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Four 2x2 tiles of classes 0..3 (one flat value each) in an in-memory data set.
+        let tiles = (0..<4).map { Image(width: 2, height: 2, channels: 1, fill: [UInt8($0 * 60)]) }
+        XCTAssertEqual(Mosaic.compose(tiles).pixels, [0, 0, 60, 60, 0, 0, 60, 60, 120, 120, 180, 180, 120, 120, 180, 180])
+        let data = Dataset(
+            origin: "mem", heads: [LabelHead(name: "class", classNames: ["T-shirt/top", "Ankle boot", "Bag", "Coat"])],
+            samples: (0..<4).map { Dataset.Sample(source: .memory($0), targets: [.index($0)], line: nil) }, images: tiles)
+        let names = try Mosaic.write(to: dir.path, train: data, valid: data, trainCount: 6, validCount: 3, seed: 2)
+        XCTAssertEqual(names, ["t_shirt_top", "ankle_boot", "bag", "coat"])
+        let train = try Dataset.multiLabel(dir.appendingPathComponent("labels.csv").path, split: .train, classNames: names)
+        let valid = try Dataset.multiLabel(dir.appendingPathComponent("labels.csv").path, split: .valid, classNames: names)
+        XCTAssertEqual(train.count, 6)
+        XCTAssertEqual(valid.count, 3)
+        for d in [train, valid] {
+            for (i, s) in d.samples.enumerated() {
+                // Each tile's flat value names its class: the labels are exactly the tiles present.
+                let img = try d.image(at: i, options: .init(channels: .native))
+                let present = Set([img[0, 0, 0], img[2, 0, 0], img[0, 2, 0], img[2, 2, 0]].map { Int($0) / 60 })
+                XCTAssertEqual(s.targets[0], .set(present.sorted()))
+            }
+        }
+    }
+}

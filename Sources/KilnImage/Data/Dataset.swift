@@ -27,6 +27,12 @@ public struct Dataset: Sendable {
         public var targets: [Target]
         /// The 1-based line of the row this sample came from, when it came from a CSV.
         public var line: Int?
+
+        public init(source: Source, targets: [Target], line: Int? = nil) {
+            self.source = source
+            self.targets = targets
+            self.line = line
+        }
     }
 
     /// What the dataset was read from (a CSV path, a folder): named in errors.
