@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "KilnModels", targets: ["KilnModels"]),
         .library(name: "KilnImage", targets: ["KilnImage"]),
         .executable(name: "kiln", targets: ["kiln"]),
+        .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,6 +53,10 @@ let package = Package(
                 "KilnTensor", "KilnGraph", "KilnModels", "KilnImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        .executableTarget(
+            name: "ImagePreprocessingBench", dependencies: ["KilnImage", "KilnTensor"],
+            path: "Benchmarks/ImagePreprocessing"),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),

@@ -195,66 +195,72 @@ public struct Preprocessor: Sendable {
 
     /// Resamples `image` (converted to the format's channels) to the input size in float and
     /// hands every output value (0...255 scale) with its destination to `emit`.
+    ///
+    /// Vertical pass first, straight from the 8-bit rows into one float row (a contiguous
+    /// multiply-add that vectorises), then the horizontal pass over that row. In exact
+    /// arithmetic the order of the two separable passes does not matter; in float the results
+    /// differ from horizontal-first by rounding only (~1e-5 of a level).
     private mutating func run(_ source: Image, emit: (Index, Float) -> Void) {
         let image = format.channels == 3 ? source.rgb() : source.grey()
         prepare(width: image.width, height: image.height)
         let h = horizontal!, v = vertical!
         let c = format.channels, ow = format.width, oh = format.height
-        let rowLength = ow * c
-        // The horizontal pass covers only the input rows the vertical pass reads.
-        let firstRow = v.start.min()!
-        var lastRow = firstRow
-        for y in 0..<oh { lastRow = max(lastRow, v.start[y] + v.count[y]) }
-        var temp = [Float](repeating: 0, count: max(lastRow - firstRow, 1) * rowLength)
-        let hw = h.floatWeights, vw = v.floatWeights
-        image.pixels.withUnsafeBufferPointer { src in
-            temp.withUnsafeMutableBufferPointer { t in
-                hw.withUnsafeBufferPointer { k in
-                    for r in firstRow..<lastRow {
-                        let row = src.baseAddress! + r * image.width * c
-                        let trow = t.baseAddress! + (r - firstRow) * rowLength
-                        for x in 0..<ow {
-                            let s = h.start[x], n = h.count[x]
-                            let w = k.baseAddress! + x * h.taps
-                            if c == 3 {
-                                var a0: Float = 0, a1: Float = 0, a2: Float = 0
-                                var p = row + s * 3
-                                for i in 0..<n {
-                                    let wi = w[i]
-                                    a0 += Float(p[0]) * wi
-                                    a1 += Float(p[1]) * wi
-                                    a2 += Float(p[2]) * wi
-                                    p += 3
-                                }
-                                trow[x * 3] = a0
-                                trow[x * 3 + 1] = a1
-                                trow[x * 3 + 2] = a2
-                            } else {
-                                var a0: Float = 0
-                                for i in 0..<n { a0 += Float(row[s + i]) * w[i] }
-                                trow[x] = a0
-                            }
-                        }
-                    }
-                }
-            }
+        // Only the input columns the horizontal pass reads.
+        var colLo = Int.max, colHi = 0
+        for x in 0..<ow {
+            colLo = min(colLo, h.start[x])
+            colHi = max(colHi, h.start[x] + h.count[x])
         }
-        var acc = [Float](repeating: 0, count: rowLength)
+        if colLo >= colHi { (colLo, colHi) = (0, 1) }
+        let span = (colHi - colLo) * c
+        let inRow = image.width * c
+        var acc = [Float](repeating: 0, count: span)
+        let hw = h.floatWeights, vw = v.floatWeights
         let nchw = format.layout == .nchw
         let plane = oh * ow
-        temp.withUnsafeBufferPointer { t in
+        image.pixels.withUnsafeBufferPointer { src in
             acc.withUnsafeMutableBufferPointer { a in
-                for y in 0..<oh {
-                    for i in 0..<rowLength { a[i] = 0 }
-                    for tap in 0..<v.count[y] {
-                        let w = vw[y * v.taps + tap]
-                        let row = t.baseAddress! + (v.start[y] + tap - firstRow) * rowLength
-                        for i in 0..<rowLength { a[i] += row[i] * w }
-                    }
-                    for x in 0..<ow {
-                        for k in 0..<c {
-                            let flat = nchw ? k * plane + y * ow + x : (y * ow + x) * c + k
-                            emit(Index(flat: flat, channel: k), a[x * c + k])
+                hw.withUnsafeBufferPointer { kh in
+                    vw.withUnsafeBufferPointer { kv in
+                        h.start.withUnsafeBufferPointer { hs in
+                            h.count.withUnsafeBufferPointer { hc in
+                                let accp = a.baseAddress!
+                                for y in 0..<oh {
+                                    // Vertical: acc = Σ_t w_t · row(start_y + t), columns colLo..<colHi.
+                                    for i in 0..<span { accp[i] = 0 }
+                                    let base = src.baseAddress! + colLo * c
+                                    for t in 0..<v.count[y] {
+                                        let w = kv[y * v.taps + t]
+                                        let row = base + (v.start[y] + t) * inRow
+                                        for i in 0..<span { accp[i] += Float(row[i]) * w }
+                                    }
+                                    // Horizontal: output x = Σ_i w_i · acc(start_x + i).
+                                    for x in 0..<ow {
+                                        let s = hs[x] - colLo, n = hc[x]
+                                        let w = kh.baseAddress! + x * h.taps
+                                        if c == 3 {
+                                            var a0: Float = 0, a1: Float = 0, a2: Float = 0
+                                            var p = accp + s * 3
+                                            for i in 0..<n {
+                                                let wi = w[i]
+                                                a0 += p[0] * wi
+                                                a1 += p[1] * wi
+                                                a2 += p[2] * wi
+                                                p += 3
+                                            }
+                                            let o = nchw ? y * ow + x : (y * ow + x) * 3
+                                            let step = nchw ? plane : 1
+                                            emit(Index(flat: o, channel: 0), a0)
+                                            emit(Index(flat: o + step, channel: 1), a1)
+                                            emit(Index(flat: o + 2 * step, channel: 2), a2)
+                                        } else {
+                                            var a0: Float = 0
+                                            for i in 0..<n { a0 += accp[s + i] * w[i] }
+                                            emit(Index(flat: y * ow + x, channel: 0), a0)
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
