@@ -20,7 +20,9 @@ let package = Package(
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
         .library(name: "KilnONNX", targets: ["KilnONNX"]),
+        .library(name: "KilnImage", targets: ["KilnImage"]),
         .executable(name: "kiln", targets: ["kiln"]),
+        .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,14 +37,23 @@ let package = Package(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnONNX", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "CKilnONNXProto"]),
+        // Decoding, transforms, datasets and loaders. Optimised in every configuration: its pixel
+        // loops (resize, warps, colour) would make tests crawl unoptimised; it keeps its bounds checks.
+        .target(
+            name: "KilnImage", dependencies: ["KilnTensor", "CKilnTurboJPEG", "CKilnPNG", "CKilnZlib"],
+            swiftSettings: optimizedFlags),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX",
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        .executableTarget(
+            name: "ImagePreprocessingBench", dependencies: ["KilnImage", "KilnTensor"],
+            path: "Benchmarks/ImagePreprocessing"),
 
         // MARK: - Implementation details
         /// libprotobuf-c, the runtime of the protoc-c generated ONNX code.
@@ -51,6 +62,9 @@ let package = Package(
             providers: [.apt(["libprotobuf-c-dev"])]),
         /// protoc-c output for Kiln's ONNX schema subset (scripts/regenerate-onnx-proto.sh).
         .target(name: "CKilnONNXProto", dependencies: ["CProtobufC"], exclude: ["onnx.proto"]),
+        .systemLibrary(name: "CKilnTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CKilnPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CKilnZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
@@ -59,8 +73,9 @@ let package = Package(
         .testTarget(
             name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
+        .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
+            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage"],
             exclude: ["Snapshots"]),
         .testTarget(
             name: "KilnONNXTests",
