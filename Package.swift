@@ -42,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels",
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnTFLite", "KilnTFLiteSchema",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -60,7 +60,8 @@ let package = Package(
             name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
+            name: "KilnCLITests",
+            dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnTFLite", "KilnTFLiteSchema"],
             exclude: ["Snapshots"]),
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
         .testTarget(
