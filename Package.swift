@@ -46,6 +46,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        .executableTarget(
+            name: "tflite-read-bench", dependencies: ["KilnTFLiteSchema", "CKilnTFLiteSchema"],
+            path: "Benchmarks/TFLiteRead"),
+
         // MARK: - Implementation details
         // flatc's C++ output for Kiln's TFLite schema subset behind a pure C header; the
         // flatbuffers Builder and Verifier are header-only (libflatbuffers-dev): nothing to link.

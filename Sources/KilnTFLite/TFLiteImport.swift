@@ -224,6 +224,7 @@ private struct ImportBuilder {
         let ops = sg.operators
         func single(_ t: Int) -> Int? { !outputs.contains(t) && readers[t].count == 1 ? readers[t][0] : nil }
         for (p, op) in ops.enumerated() {
+            guard let first = op.inputs.first, first >= 0 else { continue }
             switch op.builtinCode {
             case .pad, .padV2:
                 guard op.inputs.count >= 2, op.outputs.count == 1, let k = single(op.outputs[0]),
@@ -303,8 +304,7 @@ private struct ImportBuilder {
                 guard let k = sg.operators.firstIndex(where: { $0.outputs == [o] }),
                     [.softmax, .logistic].contains(sg.operators[k].builtinCode), !skip.contains(k)
                 else { continue }
-                let logits = sg.operators[k].inputs[0]
-                guard readers[logits] == [k], !outputs.contains(logits), sg.tensors[logits].data == nil else { continue }
+                guard let logits = sg.operators[k].inputs.first, logits >= 0, readers[logits] == [k], !outputs.contains(logits), sg.tensors[logits].data == nil else { continue }
                 skip.insert(k)
                 taken.remove(names[logits])
                 names[logits] = outputNames[j]
@@ -353,6 +353,18 @@ private struct ImportBuilder {
         add(nodeName(k, part: 1, fallback: "\(outName).activation"), act, [mid], [outName])
     }
 
+    /// Strides, dilations and filter sizes must be positive (SAME padding divides by them).
+    static func windowProblem(_ options: TFLiteBuiltinOptions) -> String? {
+        let values: [Int]
+        switch options {
+        case .conv2d(let o): values = [o.strideW, o.strideH, o.dilationW, o.dilationH]
+        case .depthwiseConv2d(let o): values = [o.strideW, o.strideH, o.dilationW, o.dilationH, o.depthMultiplier]
+        case .pool2d(let o): values = [o.strideW, o.strideH, o.filterW, o.filterH]
+        default: return nil
+        }
+        return values.allSatisfy { $0 >= 1 } ? nil : "strides, dilations and filter sizes must be positive (\(options))"
+    }
+
     mutating func lower(_ k: Int) throws {
         let op = sg.operators[k]
         let code = op.builtinCode
@@ -361,6 +373,11 @@ private struct ImportBuilder {
             return try value(op.inputs[j], k)
         }
         guard !op.outputs.isEmpty else { throw fail(k, "has no outputs") }
+        guard let first = op.inputs.first, first >= 0 else { throw fail(k, "has no first input") }
+        for (j, i) in op.inputs.enumerated() where i < 0 && !(j == 2 && [.conv2d, .depthwiseConv2d, .fullyConnected].contains(code)) {
+            throw fail(k, "input \(j) is omitted, but it is required")
+        }
+        if let problem = Self.windowProblem(op.options) { throw fail(k, problem) }
         for o in op.outputs where !isFloat(o) {
             throw fail(k, "output '\(sg.tensors[o].name)' is \(sg.tensors[o].type); Kiln imports float32 models")
         }
@@ -438,7 +455,7 @@ private struct ImportBuilder {
             guard op.inputs.count >= 2 else { throw fail(k, "needs an input and weights") }
             var x = try input(0)
             let xs = shape(op.inputs[0]), ws = shape(op.inputs[1])
-            guard ws.rank == 2, xs.rank >= 1, xs.elementCount % max(ws[1], 1) == 0 else {
+            guard ws.rank == 2, ws[1] > 0, xs.rank >= 1, xs.elementCount % ws[1] == 0 else {
                 throw fail(k, "weights \(ws) do not fit input \(xs)")
             }
             if xs.rank != 2 && !opt.keepNumDims || xs.last != ws[1] {

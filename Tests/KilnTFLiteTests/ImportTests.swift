@@ -92,6 +92,36 @@ final class ImportTests: XCTestCase {
         for o in ["probs", "scores"] { assertClose(ours[o]!, theirs.outputs[o]!, atol: 1e-5) }
     }
 
+    /// Mutated exports never crash the importer: each is rejected with an error naming the
+    /// source, or imported as a graph that verifies.
+    func testFuzzImportOfMutatedExports() throws {
+        let valid = try TFLiteExporter.export(try zooGraph(.tiny, heads: "a:3,b:2:sigmoid", size: 32)).bytes
+        var rng = SeededRandom(seed: testSeed)
+        var rejected = 0
+        var accepted = 0
+        for _ in 0..<1500 {
+            var bytes = valid
+            for _ in 0..<(1 + rng.int(in: 0...3)) {
+                let at = rng.int(in: 0...(bytes.count - 1))
+                switch rng.int(in: 0...2) {
+                case 0: bytes[at] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: bytes[at] ^= UInt8(1 << rng.int(in: 0...7))
+                default: bytes[at] = [0x00, 0xFF, 0x7F, 0x80, 0x01][rng.int(in: 0...4)]
+                }
+            }
+            do {
+                let g = try TFLiteImporter.importModel(bytes: bytes, source: "fuzz.tflite")
+                try g.verify()
+                accepted += 1
+            } catch {
+                XCTAssertTrue("\(error)".contains("fuzz.tflite"), "\(error)")
+                rejected += 1
+            }
+        }
+        XCTAssertGreaterThan(rejected, 100, "rejected \(rejected), accepted \(accepted)")
+        XCTAssertGreaterThan(accepted, 100, "rejected \(rejected), accepted \(accepted)")
+    }
+
     func testUnsupportedOperatorsAreNamed() throws {
         let b = try TFLiteModelBuilder()
         let x = try b.addTensor(name: "x", shape: [1, 4], type: .float32)
