@@ -355,13 +355,9 @@ struct Lowering {
             throw TFLiteExportError.node(node, "the weight must be a constant (TFLite stores it transposed)")
         }
         let o = weight.shape[0]
+        // groups == channels: DEPTHWISE_CONV_2D. Other groups stay a CONV_2D whose filter has
+        // C / groups input channels: TFLite infers the groups from the filter's depth.
         let depthwise = g0.groups > 1 && g0.groups == c && o % c == 0
-        guard g0.groups == 1 || depthwise else {
-            throw TFLiteExportError.node(
-                node,
-                "grouped convolution with \(g0.groups) groups over \(c) channels is neither plain nor depthwise; TFLite has no operator for it"
-            )
-        }
         let wName = node.inputs[1]
         let wTensor: Int
         if depthwise {

@@ -73,6 +73,19 @@ final class ImportTests: XCTestCase {
         for o in g.outputs { assertClose(a[o]!, b[o]!, atol: 1e-5) }
     }
 
+    /// The edge-case graph (grouped conv, standalone batch norm, clip, pooling with padding)
+    /// imports to a graph computing the same function.
+    func testEdgeCasesComputeTheSame() throws {
+        let g = try edgeCaseGraph()
+        let imported = try TFLiteImporter.importModel(bytes: try TFLiteExporter.export(g).bytes)
+        XCTAssertTrue(imported.nodes.contains { if case .conv2d(let a) = $0.op { return a.geometry.groups == 2 } else { return false } })
+        XCTAssertTrue(imported.nodes.contains { $0.op == .clip(min: -0.5, max: 2) })
+        let inputs = randomInputs(for: g)
+        let a = try Evaluator(imported).run(inputs)
+        let b = try Evaluator(g).run(inputs)
+        assertClose(a["out"]!, b["out"]!, atol: 1e-5)
+    }
+
     /// A file written by Google's schema code, not by Kiln: imports, and the imported graph
     /// (NCHW) matches the TFLite interpreter on the file (NHWC).
     func testImportsAFileKilnDidNotWrite() throws {
