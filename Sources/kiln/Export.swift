@@ -17,6 +17,8 @@ extension Kiln {
                       -o runs/doc2-probs.tflite
                   kiln export --arch tiny --heads a:3 --input 32 --format tflite \\
                       -o runs/tiny.tflite --json
+                  kiln export Models/documents-two-heads-256.yaml --format tflite \\
+                      -o runs/doc2.tflite --compare runs/doc3.tflite
                 """)
 
         /// The formats `kiln export` writes.
@@ -34,6 +36,9 @@ extension Kiln {
 
         @Flag(help: "Append softmax (softmax heads) or sigmoid (sigmoid heads): the outputs become probabilities.")
         var withSoftmax = false
+
+        @Option(help: "Another exported file to compare sizes with (e.g. the model before adding a head).")
+        var compare: String?
 
         @Flag(help: "Print the size report as JSON.")
         var json = false

@@ -48,6 +48,31 @@ final class ExportTFLiteTests: XCTestCase {
         XCTAssertEqual(summary, folded)
     }
 
+    /// `--compare` prints what the second head costs: the two-headed model against the
+    /// three-output one.
+    func testCompareShowsTheDeltas() throws {
+        let doc3 = dir.appendingPathComponent("doc3.tflite").path
+        let doc2 = dir.appendingPathComponent("doc2.tflite").path
+        try kiln("export", "Models/documents-three-outputs-256.yaml", "--format", "tflite", "-o", doc3)
+        let out = try kiln(
+            "export", "Models/documents-two-heads-256.yaml", "--format", "tflite", "-o", doc2, "--compare", doc3
+        ).stdout
+        let a = TFLiteSizeReport(try TFLiteModelFile(contentsOf: doc2).model)
+        let b = TFLiteSizeReport(try TFLiteModelFile(contentsOf: doc3).model)
+        XCTAssertTrue(out.contains("compared with \(doc3) (\(grouped(b.fileBytes)) bytes):\n"), out)
+        XCTAssertTrue(out.contains("  file      +\(grouped(a.fileBytes - b.fileBytes)) bytes\n"), out)
+        XCTAssertTrue(out.contains("  weights   +\(grouped(a.weightBytes - b.weightBytes)) bytes\n"), out)
+        XCTAssertTrue(out.contains("  operators +4, tensors +10\n"), out)
+        let json = try kiln(
+            "export", "Models/documents-two-heads-256.yaml", "--format", "tflite", "-o", doc2, "--compare", doc3, "--json"
+        ).stdout
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        let delta = object["delta"] as! [String: Int]
+        XCTAssertEqual(delta["bytes"], a.fileBytes - b.fileBytes)
+        XCTAssertEqual(delta["operators"], 4)
+        XCTAssertTrue(try kiln("export", "--arch", "tiny", "--input", "32", "--format", "tflite", "-o", doc2, "--compare", "nowhere.tflite", status: 1).stderr.contains("nowhere.tflite: cannot open"))
+    }
+
     func testJSONReportAndProbabilities() throws {
         let path = dir.appendingPathComponent("tiny.tflite").path
         let out = try kiln(

@@ -30,6 +30,12 @@ func assertInterpreterMatches(
     var nhwc = [String: Tensor]()
     for (name, t) in inputs { nhwc[name] = t.shape.rank == 4 ? Reference.transpose(t, perm: [0, 2, 3, 1]) : t }
     let run = try TFLiteJudge.run(python, model: path.path, inputs: nhwc)
+    // The exporter's size split is the one the reader computes for any file.
+    let report = try result.bytes.withUnsafeBytes { TFLiteSizeReport(try TFLiteModelView(bytes: $0)) }
+    XCTAssertEqual(
+        [report.fileBytes, report.weightBytes, report.metadataBytes, report.operators, report.tensors],
+        [result.bytes.count, result.weightBytes, result.metadataBytes, result.operatorCount, result.tensorCount],
+        file: file, line: line)
     XCTAssertEqual(run.order, graph.outputs, "subgraph outputs are the heads in graph order", file: file, line: line)
     let signature = try result.bytes.withUnsafeBytes { try TFLiteModelView(bytes: $0).signature(TFLiteExporter.signatureKey) }
     XCTAssertEqual(signature?.outputs.map(\.name), graph.outputs, "signature outputs in graph order", file: file, line: line)
