@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
         .testTarget(
             name: "KilnTFLiteTests",
-            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnTestSupport"]),
+            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnTestSupport"],
+            exclude: ["Snapshots"]),
     ]
 )
