@@ -33,7 +33,7 @@ done
 step "Every recipe exported to TFLite ($OUT/<recipe>.tflite): file size and its split"
 for recipe in Models/*.yaml; do
     name=$(basename "$recipe" .yaml)
-    "$KILN" export "$OUT/$name.kiln" --format tflite -o "$OUT/$name.tflite" | head -4
+    "$KILN" export "$OUT/$name.kiln" --format tflite -o "$OUT/$name.tflite" | sed -n 1,4p
 done
 
 step "The two-headed document/screen model (Models/documents-two-heads-256.yaml), last lines of its dump"
