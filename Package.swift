@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "KilnModels", targets: ["KilnModels"]),
         .library(name: "KilnONNX", targets: ["KilnONNX"]),
         .library(name: "KilnImage", targets: ["KilnImage"]),
+        .library(name: "KilnTFLiteSchema", targets: ["KilnTFLiteSchema"]),
+        .library(name: "KilnTFLite", targets: ["KilnTFLite"]),
         .executable(name: "kiln", targets: ["kiln"]),
         .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
     ],
@@ -42,18 +44,24 @@ let package = Package(
         .target(
             name: "KilnImage", dependencies: ["KilnTensor", "CKilnTurboJPEG", "CKilnPNG", "CKilnZlib"],
             swiftSettings: optimizedFlags),
+        .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
+        .target(name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnImage",
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnTFLite", "KilnTFLiteSchema", "KilnImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .executableTarget(
             name: "ImagePreprocessingBench", dependencies: ["KilnImage", "KilnTensor"],
             path: "Benchmarks/ImagePreprocessing"),
+
+        .executableTarget(
+            name: "tflite-read-bench", dependencies: ["KilnTFLiteSchema", "CKilnTFLiteSchema"],
+            path: "Benchmarks/TFLiteRead"),
 
         // MARK: - Implementation details
         /// libprotobuf-c, the runtime of the protoc-c generated ONNX code.
@@ -65,6 +73,10 @@ let package = Package(
         .systemLibrary(name: "CKilnTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CKilnPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CKilnZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // flatc's C++ output for Kiln's TFLite schema subset behind a pure C header; the
+        // flatbuffers Builder and Verifier are header-only (libflatbuffers-dev): nothing to link.
+        .target(
+            name: "CKilnTFLiteSchema", exclude: ["schema"], cxxSettings: [.unsafeFlags(["-O2", "-std=c++17"])]),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
@@ -75,7 +87,13 @@ let package = Package(
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage"],
+            name: "KilnCLITests",
+            dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTFLite", "KilnTFLiteSchema"],
+            exclude: ["Snapshots"]),
+        .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
+        .testTarget(
+            name: "KilnTFLiteTests",
+            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnTestSupport"],
             exclude: ["Snapshots"]),
         .testTarget(
             name: "KilnONNXTests",
