@@ -20,9 +20,12 @@ let package = Package(
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
         .library(name: "KilnRuntime", targets: ["KilnRuntime"]),
+        .library(name: "KilnONNX", targets: ["KilnONNX"]),
+        .library(name: "KilnImage", targets: ["KilnImage"]),
         .library(name: "KilnTFLiteSchema", targets: ["KilnTFLiteSchema"]),
         .library(name: "KilnTFLite", targets: ["KilnTFLite"]),
         .executable(name: "kiln", targets: ["kiln"]),
+        .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,6 +40,12 @@ let package = Package(
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnONNX", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "CKilnONNXProto"]),
+        // Decoding, transforms, datasets and loaders. Optimised in every configuration: its pixel
+        // loops (resize, warps, colour) would make tests crawl unoptimised; it keeps its bounds checks.
+        .target(
+            name: "KilnImage", dependencies: ["KilnTensor", "CKilnTurboJPEG", "CKilnPNG", "CKilnZlib"],
+            swiftSettings: optimizedFlags),
         .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
         .target(name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
 
@@ -44,17 +53,35 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels", "KilnRuntime",
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnTFLite", "KilnTFLiteSchema", "KilnImage",
+                "KilnRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         /// Model-only latency of Kiln's runtime against the TFLite interpreter (see its header).
         .executableTarget(
             name: "RuntimeLatency",
-            dependencies: ["KilnRuntime", "KilnTFLite", "KilnModels", "KilnGraph", "KilnKernels", "KilnTensor"],
+            dependencies: ["KilnRuntime", "KilnTFLite", "KilnONNX", "KilnModels", "KilnGraph", "KilnKernels", "KilnTensor"],
             path: "Benchmarks/RuntimeLatency", swiftSettings: optimizedFlags),
 
+        .executableTarget(
+            name: "ImagePreprocessingBench", dependencies: ["KilnImage", "KilnTensor"],
+            path: "Benchmarks/ImagePreprocessing"),
+
+        .executableTarget(
+            name: "tflite-read-bench", dependencies: ["KilnTFLiteSchema", "CKilnTFLiteSchema"],
+            path: "Benchmarks/TFLiteRead"),
+
         // MARK: - Implementation details
+        /// libprotobuf-c, the runtime of the protoc-c generated ONNX code.
+        .systemLibrary(
+            name: "CProtobufC", pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]),
+        /// protoc-c output for Kiln's ONNX schema subset (scripts/regenerate-onnx-proto.sh).
+        .target(name: "CKilnONNXProto", dependencies: ["CProtobufC"], exclude: ["onnx.proto"]),
+        .systemLibrary(name: "CKilnTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CKilnPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CKilnZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // flatc's C++ output for Kiln's TFLite schema subset behind a pure C header; the
         // flatbuffers Builder and Verifier are header-only (libflatbuffers-dev): nothing to link.
         .target(
@@ -78,12 +105,21 @@ let package = Package(
                 "KilnRuntime", "KilnGraph", "KilnModels", "KilnTFLite", "KilnTFLiteSchema", "KilnTestSupport", "CKilnMallocCounter",
             ],
             exclude: ["Budgets"], swiftSettings: optimizedFlags),
+        .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnTFLite", "KilnKernels"],
+            name: "KilnCLITests",
+            dependencies: [
+                "kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTFLite", "KilnTFLiteSchema", "KilnKernels",
+            ],
             exclude: ["Snapshots"]),
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
         .testTarget(
             name: "KilnTFLiteTests",
-            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnTestSupport"]),
+            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnTestSupport"],
+            exclude: ["Snapshots"]),
+        .testTarget(
+            name: "KilnONNXTests",
+            dependencies: ["KilnONNX", "KilnGraph", "KilnModels", "KilnTensor", "KilnKernels", "KilnTestSupport"],
+            exclude: ["Scripts", "NodeTests"]),
     ]
 )

@@ -13,6 +13,8 @@ struct Lowering {
     var tensors: [String: Int] = [:]
     /// Every value and tensor name in use, so that names made up here are fresh.
     var taken: Set<String>
+    /// Names of the tensors written so far.
+    var fileNames = Set<String>()
     var operatorNames: [[String]] = []
     var weightBytes = 0
     var consumers: [String: [Int]]
@@ -35,7 +37,7 @@ struct Lowering {
     mutating func fresh(_ base: String) -> String {
         var name = base
         var k = 1
-        while taken.contains(name) {
+        while taken.contains(name) || fileNames.contains(name) {
             name = "\(base)_\(k)"
             k += 1
         }
@@ -48,7 +50,11 @@ struct Lowering {
     mutating func tensor(_ value: String, for node: Node) throws -> Int {
         let v = alias[value] ?? value
         if let t = tensors[v] { return t }
-        if let c = g.constants[v] { return try constant(c, name: v) }
+        if let c = g.constants[v] {
+            let index = try constant(c, name: fileNames.contains(v) ? fresh(v) : v)
+            tensors[v] = index
+            return index
+        }
         throw TFLiteExportError.node(node, "input '\(v)' has no tensor yet")
     }
 
@@ -58,8 +64,7 @@ struct Lowering {
         weightBytes += t.byteCount
         let index = try builder.addTensor(
             name: name, shape: t.shape.dims, type: TFLiteTensorType(t.dtype), buffer: buffer, quantization: quantization(t.quant))
-        tensors[name] = index
-        taken.insert(name)
+        fileNames.insert(name)
         return index
     }
 
@@ -80,6 +85,7 @@ struct Lowering {
         let index = try builder.addTensor(
             name: name, shape: type.shape.dims, type: TFLiteTensorType(type.dtype), quantization: quantization(type.quant))
         tensors[name] = index
+        fileNames.insert(name)
         taken.insert(name)
         return index
     }
@@ -116,7 +122,7 @@ struct Lowering {
             }
             outputs.append(t)
         }
-        let tensorCount = tensors.count
+        let tensorCount = fileNames.count
         try builder.endSubgraph(inputs: inputs, outputs: outputs, name: g.name)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -353,13 +359,9 @@ struct Lowering {
             throw TFLiteExportError.node(node, "the weight must be a constant (TFLite stores it transposed)")
         }
         let o = weight.shape[0]
+        // groups == channels: DEPTHWISE_CONV_2D. Other groups stay a CONV_2D whose filter has
+        // C / groups input channels: TFLite infers the groups from the filter's depth.
         let depthwise = g0.groups > 1 && g0.groups == c && o % c == 0
-        guard g0.groups == 1 || depthwise else {
-            throw TFLiteExportError.node(
-                node,
-                "grouped convolution with \(g0.groups) groups over \(c) channels is neither plain nor depthwise; TFLite has no operator for it"
-            )
-        }
         let wName = node.inputs[1]
         let wTensor: Int
         if depthwise {
@@ -368,7 +370,7 @@ struct Lowering {
             if let t = tensors[key] {
                 wTensor = t
             } else {
-                wTensor = try constant(permute(weight, [1, 2, 3, 0]), name: fresh(wName))
+                wTensor = try constant(permute(weight, [1, 2, 3, 0]), name: fileNames.contains(wName) ? fresh(wName) : wName)
                 tensors[key] = wTensor
             }
         } else {
@@ -376,7 +378,7 @@ struct Lowering {
             if let t = tensors[key] {
                 wTensor = t
             } else {
-                wTensor = try constant(permute(weight, [0, 2, 3, 1]), name: fresh(wName))
+                wTensor = try constant(permute(weight, [0, 2, 3, 1]), name: fileNames.contains(wName) ? fresh(wName) : wName)
                 tensors[key] = wTensor
             }
         }

@@ -381,6 +381,17 @@ private struct Reader {
                 for s in scale where !(s.isFinite && s > 0) {
                     throw fail("\(where_) has quantization scale \(s), not a positive finite number")
                 }
+                let range: ClosedRange<Int64>? =
+                    switch type {
+                    case .int8: -128...127
+                    case .uint8: 0...255
+                    case .int16: -32768...32767
+                    case .int32: Int64(Int32.min)...Int64(Int32.max)
+                    default: nil
+                    }
+                if let range, let z = zeroPoint.first(where: { !range.contains($0) }) {
+                    throw fail("\(where_) has zero point \(z), outside the range of \(type)")
+                }
                 if scale.count > 1 {
                     guard (0..<shape.count).contains(dim), shape[dim] == scale.count else {
                         throw fail("\(where_) has \(scale.count) scales along dimension \(dim) of shape \(shape)")

@@ -126,6 +126,10 @@ final class HostileFileTests: XCTestCase {
         assertRejected(
             try smallModel { b in try b.addTensor(name: "q", shape: [3, 2], type: .int8, quantization: q) },
             "tensor 6 'q' has 3 scales along dimension 1 of shape [3, 2]")
+        let wide = TFLiteQuantization(scale: [0.5], zeroPoint: [300], quantizedDimension: 0, min: [], max: [])
+        assertRejected(
+            try smallModel { b in try b.addTensor(name: "w", shape: [2], type: .int8, quantization: wide) },
+            "'w' has zero point 300, outside the range of INT8")
         let zero = TFLiteQuantization(scale: [0], zeroPoint: [0], quantizedDimension: 0, min: [], max: [])
         assertRejected(
             try smallModel { b in try b.addTensor(name: "z", shape: [2], type: .int8, quantization: zero) },

@@ -1,8 +1,10 @@
 import KilnTensor
 
 extension Reference {
-    /// Joins tensors along `axis`; all other extents must agree.
+    /// Joins tensors along `axis`; all other extents must agree. Works for f32, i8 and u8
+    /// (quantized tensors keep the first input's parameters).
     public static func concat(_ xs: [Tensor], axis: Int) -> Tensor {
+        if xs[0].dtype != .f32 { return byteExact(xs) { concat($0, axis: axis) } }
         let a = xs[0].shape.normalizedAxis(axis)!
         let outer = xs[0].shape.dims[..<a].reduce(1, *)
         var shape = xs[0].shape
@@ -20,7 +22,12 @@ extension Reference {
     }
 
     /// Splits `x` along `axis` into pieces of the given `sizes` (which sum to the extent).
+    /// Works for f32, i8 and u8.
     public static func split(_ x: Tensor, axis: Int, sizes: [Int]) -> [Tensor] {
+        if x.dtype != .f32 {
+            let parts = split(x.asExactFloats, axis: axis, sizes: sizes)
+            return parts.map { $0.restoring(x.dtype, quant: x.quant) }
+        }
         let a = x.shape.normalizedAxis(axis)!
         precondition(sizes.reduce(0, +) == x.shape[a], "split: sizes do not cover the axis")
         let outer = x.shape.dims[..<a].reduce(1, *)
@@ -45,6 +52,7 @@ extension Reference {
     /// viewing the C channels as `[groups, C/groups]` and transposing to `[C/groups, groups]`,
     /// output channel `j * groups + i` is input channel `i * (C/groups) + j`.
     public static func channelShuffle(_ x: Tensor, groups: Int, axis: Int) -> Tensor {
+        if x.dtype != .f32 { return byteExact([x]) { channelShuffle($0[0], groups: groups, axis: axis) } }
         let a = x.shape.normalizedAxis(axis)!
         let c = x.shape[a]
         precondition(c % groups == 0, "channelShuffle: \(c) channels in \(groups) groups")
@@ -103,8 +111,14 @@ extension Reference {
     }
 
     /// Constant padding. `pads` holds the leading amounts for every axis, then the trailing
-    /// amounts (ONNX order): `[b0, b1, ..., e0, e1, ...]`.
+    /// amounts (ONNX order): `[b0, b1, ..., e0, e1, ...]`. For an i8/u8 tensor `value` is a
+    /// real value, written as its quantized form (the zero point for 0, as TFLite's PAD does).
     public static func pad(_ x: Tensor, pads: [Int], value: Float) -> Tensor {
+        if x.dtype != .f32 {
+            let q = x.quant ?? QuantParams(scale: 1, zeroPoint: 0)
+            let stored = quantize(Tensor(scalar: value), params: QuantParams(scale: q.scale[0], zeroPoint: q.zeroPoint[0]), dtype: x.dtype)
+            return byteExact([x]) { pad($0[0], pads: pads, value: Float(stored.integers[0])) }
+        }
         let r = x.shape.rank
         precondition(pads.count == 2 * r && pads.allSatisfy { $0 >= 0 }, "pad: bad pads \(pads)")
         let shape = Shape((0..<r).map { x.shape[$0] + pads[$0] + pads[r + $0] })
@@ -125,6 +139,28 @@ extension Reference {
             }
         }
         return Tensor(shape: shape, floats: out)
+    }
+}
+
+extension Tensor {
+    /// The elements of an i8/u8 tensor as floats (exactly representable).
+    var asExactFloats: Tensor {
+        precondition(dtype == .i8 || dtype == .u8, "movement kernels take f32, i8 or u8, not \(dtype)")
+        return Tensor(shape: shape, floats: integers.map(Float.init))
+    }
+
+    /// A float tensor of integral values back as `dtype` with `quant`.
+    func restoring(_ dtype: DType, quant: QuantParams?) -> Tensor {
+        let values = floats
+        let storage: TensorStorage = dtype == .i8 ? .i8(values.map { Int8($0) }) : .u8(values.map { UInt8($0) })
+        return Tensor(shape: shape, storage: storage, quant: quant)
+    }
+}
+
+extension Reference {
+    /// Runs a float movement kernel on i8/u8 tensors: their values pass through f32 exactly.
+    static func byteExact(_ xs: [Tensor], _ f: ([Tensor]) -> Tensor) -> Tensor {
+        f(xs.map(\.asExactFloats)).restoring(xs[0].dtype, quant: xs[0].quant)
     }
 }
 

@@ -1,0 +1,160 @@
+import KilnTensor
+
+/// The one home of Kiln's int8 arithmetic: fixed-point multipliers, rounding shifts and
+/// activation clamps, exactly as the TFLite int8 quantization specification defines them.
+/// KilnQuant, the reference int8 kernels, the accelerated kernels and the exporters all use
+/// these functions, so float↔int8 semantics cannot drift apart.
+///
+/// A positive real multiplier `M` is represented as `multiplier * 2^(shift - 31)` with
+/// `multiplier` in [2^30, 2^31) (a Q0.31 fraction) and an integer `shift`.
+public struct QuantizedMultiplier: Hashable, Sendable, Codable {
+    public var multiplier: Int32
+    public var shift: Int32
+
+    public init(multiplier: Int32, shift: Int32) {
+        self.multiplier = multiplier
+        self.shift = shift
+    }
+
+    /// TFLite's `QuantizeMultiplier`: `frexp` splits `real` into a fraction in [0.5, 1) and an
+    /// exponent; the fraction is rounded to Q0.31 (half away from zero). A fraction that rounds
+    /// up to 1.0 is halved and the exponent incremented; multipliers below 2^-31 become 0.
+    public init(_ real: Double) {
+        precondition(real >= 0 && real.isFinite, "multiplier must be a non-negative finite number, got \(real)")
+        if real == 0 {
+            self.init(multiplier: 0, shift: 0)
+            return
+        }
+        let exponent = real.exponent + 1  // frexp: real = fraction * 2^exponent, fraction in [0.5, 1)
+        let fraction = real / Double(sign: .plus, exponent: exponent, significand: 1)
+        var fixed = Int64((fraction * Double(Int64(1) << 31)).rounded())
+        var shift = Int32(exponent)
+        if fixed == Int64(1) << 31 {
+            fixed /= 2
+            shift += 1
+        }
+        if shift < -31 {
+            shift = 0
+            fixed = 0
+        }
+        self.init(multiplier: Int32(fixed), shift: shift)
+    }
+
+    /// The real number this represents.
+    public var realValue: Double { Double(multiplier) * Double(sign: .plus, exponent: Int(shift) - 31, significand: 1) }
+}
+
+public enum Requantize {
+    /// `round(a * b / 2^31)` with rounding half away from zero, saturating the single overflow
+    /// case (`a == b == Int32.min`): gemmlowp's `SaturatingRoundingDoublingHighMul`.
+    @inline(__always)
+    public static func saturatingRoundingDoublingHighMul(_ a: Int32, _ b: Int32) -> Int32 {
+        if a == b && a == Int32.min { return Int32.max }
+        let ab = Int64(a) * Int64(b)
+        let nudge: Int64 = ab >= 0 ? 1 << 30 : 1 - (1 << 30)
+        return Int32(truncatingIfNeeded: (ab + nudge) / (1 << 31))
+    }
+
+    /// `x / 2^exponent` rounded half away from zero: gemmlowp's `RoundingDivideByPOT`.
+    @inline(__always)
+    public static func roundingDivideByPOT(_ x: Int32, _ exponent: Int32) -> Int32 {
+        if exponent == 0 { return x }
+        let mask = (Int32(1) << exponent) &- 1
+        let remainder = x & mask
+        let threshold = (mask >> 1) + (x < 0 ? 1 : 0)
+        return (x >> exponent) + (remainder > threshold ? 1 : 0)
+    }
+
+    /// `x * M` for the real multiplier `q` represents: TFLite's `MultiplyByQuantizedMultiplier`
+    /// (left shift first for M ≥ 1, then the rounding high multiply, then a rounding right shift).
+    @inline(__always)
+    public static func multiply(_ x: Int32, by q: QuantizedMultiplier) -> Int32 {
+        let left = q.shift > 0 ? q.shift : 0
+        let right = q.shift > 0 ? 0 : -q.shift
+        return roundingDivideByPOT(saturatingRoundingDoublingHighMul(x &* (Int32(1) << left), q.multiplier), right)
+    }
+
+    /// The quantized clamp interval of a fused activation on an output with `scale` and
+    /// `zeroPoint`, intersected with the dtype's range (TFLite's
+    /// `CalculateActivationRangeQuantized`).
+    public static func activationRange(
+        _ activation: FusedActivation, scale: Float, zeroPoint: Int32, dtype: DType = .i8
+    ) -> ClosedRange<Int32> {
+        let (qmin, qmax): (Int32, Int32) = dtype == .u8 ? (0, 255) : (-128, 127)
+        func quantize(_ x: Float) -> Int32 { zeroPoint + Int32((x / scale).rounded()) }
+        switch activation {
+        case .none: return qmin...qmax
+        case .relu: return max(qmin, quantize(0))...qmax
+        case .relu6: return max(qmin, quantize(0))...min(qmax, quantize(6))
+        }
+    }
+
+    /// Saturates an int32 into an int8.
+    @inline(__always)
+    public static func saturateInt8(_ x: Int32) -> Int8 { Int8(min(max(x, -128), 127)) }
+}
+
+extension Requantize {
+    /// Per-output-channel multipliers of an int8 conv (or per-channel fully connected layer):
+    /// `input_scale * filter_scale[c] / output_scale`, computed in double as TFLite's
+    /// `PopulateConvolutionQuantizationParams` does.
+    public static func convolutionMultipliers(inputScale: Float, filterScales: [Float], outputScale: Float)
+        -> [QuantizedMultiplier]
+    {
+        filterScales.map { QuantizedMultiplier(Double(inputScale) * Double($0) / Double(outputScale)) }
+    }
+
+    /// The multiplier of a per-tensor int8 fully connected layer. TFLite forms the product
+    /// `input_scale * filter_scale` in float before dividing in double
+    /// (`GetQuantizedConvolutionMultipler`); the rounding of that product is kept.
+    public static func fullyConnectedMultiplier(inputScale: Float, filterScale: Float, outputScale: Float)
+        -> QuantizedMultiplier
+    {
+        QuantizedMultiplier(Double(inputScale * filterScale) / Double(outputScale))
+    }
+
+    /// The multiplier of an int8 MUL: `input1_scale * input2_scale / output_scale` evaluated in
+    /// float (TFLite's `mul.cc`), then quantized.
+    public static func mulMultiplier(_ s1: Float, _ s2: Float, output: Float) -> QuantizedMultiplier {
+        QuantizedMultiplier(Double(s1 * s2 / output))
+    }
+
+    /// Parameters of an int8 ADD (TFLite's general rescaling path): both inputs are shifted left
+    /// by 20 bits, scaled to `2 * max(s1, s2)`, summed, then scaled to the output.
+    public struct AddParameters: Hashable, Sendable {
+        public static let leftShift: Int32 = 20
+        public var input1: QuantizedMultiplier
+        public var input2: QuantizedMultiplier
+        public var output: QuantizedMultiplier
+    }
+
+    public static func addParameters(_ s1: Float, _ s2: Float, output: Float) -> AddParameters {
+        let twiceMax = Double(2 * max(s1, s2))
+        return AddParameters(
+            input1: QuantizedMultiplier(Double(s1) / twiceMax), input2: QuantizedMultiplier(Double(s2) / twiceMax),
+            output: QuantizedMultiplier(twiceMax / (Double(1 << AddParameters.leftShift) * Double(output))))
+    }
+
+    /// One int8 ADD element: `q1`, `q2` with zero points `z1`, `z2` to the output zero point `zo`.
+    @inline(__always)
+    public static func add(_ q1: Int32, _ z1: Int32, _ q2: Int32, _ z2: Int32, _ p: AddParameters, _ zo: Int32) -> Int32 {
+        let a = multiply((q1 - z1) << AddParameters.leftShift, by: p.input1)
+        let b = multiply((q2 - z2) << AddParameters.leftShift, by: p.input2)
+        return multiply(a + b, by: p.output) + zo
+    }
+
+    /// A 256-entry table mapping every int8 input to `f`'s quantized output, computed in float as
+    /// TFLite's `PopulateLookupTable` does: dequantize, apply `f`, scale by the inverse output
+    /// scale, round half away from zero, add the zero point, saturate. Index = q + 128.
+    public static func lookupTable(
+        input: QuantParams, output: QuantParams, _ f: (Float) -> Float
+    ) -> [Int8] {
+        let inverse = 1 / output.scale[0]
+        return (-128...127).map { q -> Int8 in
+            let x = input.scale[0] * Float(Int32(q) - input.zeroPoint[0])
+            let y = (f(x) * inverse).rounded()
+            guard y.isFinite else { return y > 0 ? 127 : -128 }
+            return saturateInt8(Int32(max(min(y, 1e6), -1e6)) + output.zeroPoint[0])
+        }
+    }
+}
