@@ -123,9 +123,18 @@ public final class Interpreter {
                 return constants + floatOffset + o.offset
             }
         }
-        /// A constant's floats, copied when the file leaves them unaligned.
-        func withConstant<R>(_ t: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        /// A constant's floats, copied when the file leaves them unaligned, or transposed from
+        /// `[taps, n]` to `[n, taps]`.
+        func withConstant<R>(_ t: Int, transposedTaps taps: Int? = nil, _ body: (UnsafePointer<Float>) -> R) -> R {
             let bytes = storage.bytes(tensors[t].constant!)
+            if let taps {
+                let n = bytes.count / 4 / taps
+                var copy = [Float](repeating: 0, count: n * taps)
+                for k in 0..<taps {
+                    for o in 0..<n { copy[o * taps + k] = bytes.loadUnaligned(fromByteOffset: (k * n + o) * 4, as: Float.self) }
+                }
+                return copy.withUnsafeBufferPointer { body($0.baseAddress!) }
+            }
             if Int(bitPattern: bytes.baseAddress) % 4 == 0 {
                 return body(bytes.baseAddress!.assumingMemoryBound(to: Float.self))
             }
@@ -151,9 +160,11 @@ public final class Interpreter {
                 let depthwise: Bool
                 if case .depthwise = instruction.kind { depthwise = true } else { depthwise = false }
                 let dst = packed + c.packedOffset
-                withConstant(c.weights) { w in
+                withConstant(c.weights, transposedTaps: c.tapsFirst ? c.shape.taps : nil) { w0 in
+                    let w = w0 + c.weightsOffset
                     if let b = c.bias {
-                        withConstant(b) { bias in
+                        withConstant(b) { b0 in
+                            let bias = b0 + c.biasOffset
                             depthwise
                                 ? Accelerated.packDepthwise(c.shape, weights: w, bias: bias, into: dst)
                                 : Accelerated.packConv(c.shape, weights: w, bias: bias, into: dst)

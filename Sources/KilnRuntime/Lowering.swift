@@ -226,8 +226,8 @@ struct Lowering {
     private mutating func lower(_ op: Operator) throws(RuntimeError) {
         switch op.kind {
         case .conv2d(let a): try lowerConv(op, a, depthwise: false)
-        case .depthwiseConv2d(let a, let multiplier):
-            guard multiplier == 1 || multiplier == 0 else { throw RuntimeError("depth multiplier \(multiplier) is not supported") }
+        case .depthwiseConv2d(let a, _):
+            // The multiplier follows from the filter (C * multiplier channels); lowerConv checks.
             try lowerConv(op, a, depthwise: true)
         case .fullyConnected(let act, let keep): try lowerFullyConnected(op, act, keepNumDims: keep)
         case .add(let act): try lowerBinary(op, .add, act)
@@ -295,15 +295,29 @@ struct Lowering {
         guard fs.count == 4 else { throw RuntimeError("the filter is \(fs); 4-D expected") }
         let (kh, kw) = (fs[1], fs[2])
         let o: Int
+        var depthwise = depthwise
+        var multiplied = false
         if depthwise {
-            guard fs[0] == 1, fs[3] == c else { throw RuntimeError("the depthwise filter is \(fs), expected [1, KH, KW, \(c)]") }
-            o = c
+            guard fs[0] == 1, c > 0, fs[3] % c == 0, fs[3] > 0 else {
+                throw RuntimeError("the depthwise filter is \(fs), expected [1, KH, KW, \(c) x multiplier]")
+            }
+            if case .depthwiseConv2d(_, let m) = op.kind, m != 0, m != fs[3] / c {
+                throw RuntimeError("depth multiplier \(m) disagrees with the filter's \(fs[3]) channels for \(c) inputs")
+            }
+            o = fs[3]
+            // A depth multiplier above 1: a grouped conv of one input channel per group.
+            if o != c {
+                depthwise = false
+                multiplied = true
+            }
         } else {
-            guard fs[3] == c else {
-                throw RuntimeError("the filter is \(fs) for \(c) input channels (grouped convolutions are not supported)")
+            // A filter depth of C / groups is a grouped convolution (TFLite's CONV_2D allows it).
+            guard fs[3] > 0, c % fs[3] == 0, fs[0] % (c / fs[3]) == 0 else {
+                throw RuntimeError("the filter is \(fs) for \(c) input channels: not a whole number of groups")
             }
             o = fs[0]
         }
+        let groups = depthwise ? 1 : multiplied ? c : c / fs[3]
         _ = try constantFloats(op, 1, shape: nil, what: "filter")
         let bias = try optionalInput(op, 2) == nil ? nil : try constantFloats(op, 2, shape: [o], what: "bias")
         guard a.strideH >= 1, a.strideW >= 1, a.dilationH >= 1, a.dilationW >= 1, kh >= 1, kw >= 1 else {
@@ -319,17 +333,24 @@ struct Lowering {
         let g = Conv2dGeometry(
             kernel: (kh, kw), stride: (a.strideH, a.strideW), dilation: (a.dilationH, a.dilationW),
             pads: (ry.before, rx.before, ry.after, rx.after))
-        guard let cs = Accelerated.ConvShape(inH: h, inW: w, inC: c, outC: o, geometry: g, clamp: a.activation.clamp),
+        // One kernel call per group, reading and writing its channel slice of the pixels.
+        let gc = c / groups, go = o / groups
+        guard
+            let cs = Accelerated.ConvShape(
+                inH: h, inW: w, inC: gc, outC: go, geometry: g, clamp: a.activation.clamp, inPixelStride: c, outPixelStride: o),
             cs.outH == ry.output, cs.outW == rx.output
         else { throw RuntimeError("the window does not fit") }
         let y = try output(op, shape: [n, cs.outH, cs.outW, o])
         let packedCount = depthwise ? Accelerated.depthwisePackedCount(cs) : Accelerated.convPackedCount(cs)
-        let call = ConvCall(
-            shape: cs, batch: n, input: Operand(tensor: x), inputBatchStride: h * w * c, output: Operand(tensor: y),
-            outputBatchStride: cs.outPixels * o, weights: filter, bias: bias, packedOffset: packedFloats)
-        packedFloats += (packedCount + 15) / 16 * 16
+        for k in 0..<groups {
+            let call = ConvCall(
+                shape: cs, batch: n, input: Operand(tensor: x, offset: k * gc), inputBatchStride: h * w * c,
+                output: Operand(tensor: y, offset: k * go), outputBatchStride: cs.outPixels * o, weights: filter, bias: bias,
+                weightsOffset: k * go * kh * kw * gc, biasOffset: k * go, tapsFirst: multiplied, packedOffset: packedFloats)
+            packedFloats += (packedCount + 15) / 16 * 16
+            emit(depthwise ? .depthwise(call) : .conv(call))
+        }
         zerosNeeded = max(zerosNeeded, cs.zerosNeeded)
-        emit(depthwise ? .depthwise(call) : .conv(call))
     }
 
     private mutating func lowerFullyConnected(_ op: Operator, _ act: Activation, keepNumDims: Bool) throws(RuntimeError) {

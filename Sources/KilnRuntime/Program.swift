@@ -66,8 +66,13 @@ struct ConvCall: Sendable {
     var batch: Int
     var input: Operand, inputBatchStride: Int
     var output: Operand, outputBatchStride: Int
-    /// Weights and bias tensors (constants), packed at `packedOffset` floats of the pack pool.
+    /// Weights and bias tensors (constants), from float `weightsOffset` / `biasOffset` on (a
+    /// group of a grouped convolution), packed at `packedOffset` floats of the pack pool.
     var weights: Int, bias: Int?
+    var weightsOffset = 0, biasOffset = 0
+    /// The weights are `[taps, O]` (a depthwise filter with a depth multiplier, run as a grouped
+    /// conv) and are transposed to `[O, taps]` before packing.
+    var tapsFirst = false
     var packedOffset: Int
 }
 

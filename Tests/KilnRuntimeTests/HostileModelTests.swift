@@ -48,7 +48,7 @@ final class HostileModelTests: XCTestCase {
         // Filter channels that do not match the input.
         assertRejected(
             try model(.conv2d, options: .conv2d(same), outShape: [1, 4, 4, 3]) { try self.conv($0, filter: [3, 3, 3, 7], floats: 189) },
-            "grouped convolutions are not supported")
+            "not a whole number of groups")
         // A window larger than a VALID input.
         var valid = same
         valid.padding = .valid

@@ -79,8 +79,8 @@ struct IRLowering {
             guard a.layout == .nhwc else { throw Unsupported(description: "NCHW conv") }
             let geo = a.geometry
             let w = g.constants[node.inputs[1]]!
-            let depthwise = geo.groups > 1
-            if geo.groups > 1 && !(geo.groups == w.shape[0] && w.shape[1] == 1) { throw Unsupported(description: "grouped conv") }
+            // Depthwise when every group is one channel to one channel; else a grouped CONV_2D.
+            let depthwise = geo.groups > 1 && geo.groups == w.shape[0] && w.shape[1] == 1
             let filter = constant(node.inputs[1], Reference.transpose(w, perm: depthwise ? [1, 2, 3, 0] : [0, 2, 3, 1]))
             var inputs = [x(0), filter]
             if node.inputs.count > 2 { inputs.append(x(2)) }

@@ -7,6 +7,20 @@ import KilnTensor
 import KilnTestSupport
 import XCTest
 
+/// Grouped convolutions of 2, 4 and 8 groups, with and without bias, strided and padded.
+func groupedConvGraph() throws -> Graph {
+    var b = GraphBuilder(name: "grouped", seed: 4)
+    let x = b.input("input", TensorType(.f32, [1, 12, 9, 7]))
+    var h = b.conv(x, "g2", out: 16, kernel: 3, stride: 1, padding: 1, groups: 2, bias: true)
+    h = b.apply("act", .relu, h)
+    h = b.conv(h, "g4", out: 8, kernel: 1, groups: 4)
+    h = b.conv(h, "g8", out: 24, kernel: 3, stride: 2, padding: 1, groups: 8, bias: true)
+    let pooled = b.apply("pool", .globalAvgPool(layout: .nchw), h)
+    let f = b.apply("flat", .flatten(axis: 1), pooled)
+    b.output(b.linear(f, "fc", out: 5, output: "logits"), head: HeadInfo(name: "logits", classes: 5))
+    return try b.build()
+}
+
 /// The interpreter against Kiln's reference evaluator on graphs lowered without a file (see
 /// ``IRLowering``): every op of the IR, zoo models with one and several heads, every
 /// instruction set, one and two threads.
@@ -37,6 +51,11 @@ final class InterpreterTests: XCTestCase {
 
     func testKitchenSinkMatchesEvaluator() throws {
         try check(try kitchenSinkGraph(batch: 2))
+    }
+
+    /// Grouped (not depthwise) convolutions run one kernel call per group on channel slices.
+    func testGroupedConvolutions() throws {
+        try check(try groupedConvGraph())
     }
 
     func testZooModelsMatchEvaluator() throws {

@@ -76,9 +76,10 @@ final class TFLiteRuntimeTests: XCTestCase {
         }
     }
 
-    func testKitchenSinkMatchesEvaluatorAndTFLite() throws {
+    func testKitchenSinkAndGroupedConvsMatchEvaluatorAndTFLite() throws {
         let python = try PythonJudge.require(["ai_edge_litert", "numpy"])
         try checkAgainstEngines(try kitchenSinkGraph(), python: python)
+        try checkAgainstEngines(try groupedConvGraph(), python: python)
     }
 
     /// A model written with Google's schema code and the `flatbuffers` package (no signature,
