@@ -1,6 +1,8 @@
 import Foundation
 import KilnGraph
+import KilnRuntime
 import KilnTFLite
+import KilnTensor
 import KilnTFLiteSchema
 
 extension Kiln.Export {
@@ -10,7 +12,12 @@ extension Kiln.Export {
         let options = TFLiteExportOptions(withHeadActivations: withSoftmax)
         let r: TFLiteExportResult
         do {
-            r = try TFLiteExporter.write(graph, to: output, options: options)
+            if selfTest {
+                r = try TFLiteSelfTest.export(graph, options: options)
+                try FileIO.writeAtomically(r.bytes, to: output)
+            } else {
+                r = try TFLiteExporter.write(graph, to: output, options: options)
+            }
         } catch let e as TFLiteExportError {
             throw CLIError("cannot export \(source.model ?? graph.name) to TFLite: \(e)")
         }
@@ -28,8 +35,21 @@ extension Kiln.Export {
                 "metadata_bytes": s.metadataBytes, "operators": s.operators, "tensors": s.tensors,
             ]
         }
+        // What Kiln's runtime will allocate for the file: the planned arena (exact) and the
+        // packed weights and constants; nil when the runtime cannot run the file.
+        func runtimeFigures(_ bytes: [UInt8], _ path: String) -> (arena: Int, prepared: Int)? {
+            guard let m = try? KilnModel(bytes: bytes, source: path) else { return nil }
+            return (m.arenaBytes, m.preparedBytes)
+        }
+        let runtime = runtimeFigures(r.bytes, output)
+        let baselineRuntime = try compare.flatMap { runtimeFigures(try FileIO.read($0), $0) }
         if json {
             var object: [String: Any] = figures(report)
+            if let runtime {
+                object["arena_bytes"] = runtime.arena
+                object["prepared_bytes"] = runtime.prepared
+            }
+            object["self_test"] = selfTest
             object["path"] = output
             object["format"] = "tflite"
             object["outputs"] = outputs.map { ["name": $0.name, "shape": $0.shape] }
@@ -37,8 +57,13 @@ extension Kiln.Export {
             if let baseline, let compare {
                 var other: [String: Any] = figures(baseline)
                 other["path"] = compare
+                var delta = figures(report).merging(figures(baseline)) { $0 - $1 }
+                if let runtime, let baselineRuntime {
+                    other["arena_bytes"] = baselineRuntime.arena
+                    delta["arena_bytes"] = runtime.arena - baselineRuntime.arena
+                }
                 object["compare"] = other
-                object["delta"] = figures(report).merging(figures(baseline)) { $0 - $1 }
+                object["delta"] = delta
             }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
@@ -62,6 +87,10 @@ extension Kiln.Export {
             print("  \(name)  \(bytes) bytes  \(pct)  \(row[3])")
         }
         print("outputs (\(kind)): " + outputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))
+        if let runtime {
+            print("Kiln runtime: arena \(grouped(runtime.arena)) bytes (planned activations), \(grouped(runtime.prepared)) bytes of packed weights and constants")
+        }
+        if selfTest { print("self-test embedded: kiln verify \(output)") }
         if let baseline, let compare {
             func delta(_ a: Int, _ b: Int) -> String { (a >= b ? "+" : "-") + grouped(abs(a - b)) }
             print("compared with \(compare) (\(grouped(baseline.fileBytes)) bytes):")
@@ -76,6 +105,9 @@ extension Kiln.Export {
                 print("  \(name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(String(repeating: " ", count: width - d.count))\(d) bytes")
             }
             print("  operators \(delta(report.operators, baseline.operators)), tensors \(delta(report.tensors, baseline.tensors))")
+            if let runtime, let baselineRuntime {
+                print("  arena     \(delta(runtime.arena, baselineRuntime.arena)) bytes (Kiln runtime)")
+            }
         }
     }
 }

@@ -46,6 +46,9 @@ extension Kiln {
         @Option(help: "TFLite: another exported file to compare sizes with (e.g. the model before adding a head).")
         var compare: String?
 
+        @Flag(name: .customLong("self-test"), help: "TFLite: embed a self-test (a seed and the expected outputs) that `kiln verify` runs.")
+        var selfTest = false
+
         @Flag(name: .customLong("keep-batchnorm"), help: "ONNX: keep batch norms as their own nodes instead of folding them into convs.")
         var keepBatchNorm = false
 
@@ -56,8 +59,8 @@ extension Kiln {
         var json = false
 
         func validate() throws {
-            if format != .tflite && (withSoftmax || compare != nil) {
-                throw ValidationError("--with-softmax and --compare apply to --format tflite")
+            if format != .tflite && (withSoftmax || compare != nil || selfTest) {
+                throw ValidationError("--with-softmax, --compare and --self-test apply to --format tflite")
             }
             if format != .onnx && (keepBatchNorm || dynamicBatch) {
                 throw ValidationError("--keep-batchnorm and --dynamic-batch apply to --format onnx")
