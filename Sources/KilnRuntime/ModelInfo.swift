@@ -32,6 +32,15 @@ public struct ModelInfo: Sendable, Hashable, Decodable {
         public var resize: String
         public var mean: [Float]
         public var std: [Float]
+
+        public init(height: Int, width: Int, channels: Int, resize: String, mean: [Float], std: [Float]) {
+            self.height = height
+            self.width = width
+            self.channels = channels
+            self.resize = resize
+            self.mean = mean
+            self.std = std
+        }
     }
 
     public var architecture: String?

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KilnGraph
+import KilnImage
 import KilnRuntime
 import KilnTensor
 
@@ -10,7 +11,9 @@ extension Kiln {
             abstract: "Run a model on one input and print each head's probabilities.",
             discussion: """
                 MODEL is a .tflite file (run by Kiln's runtime) or a .kiln file (run by the reference \
-                evaluator). INPUT is a .npy array that is exactly the model's input tensor: float32, \
+                evaluator). INPUT is an image (JPEG or PNG), preprocessed as the model's metadata says \
+                (size, resize mode, mean and std; --size/--mean/--std for files without Kiln's metadata, \
+                or to override it), or a .npy array that is exactly the model's input tensor: float32, \
                 NHWC [1, H, W, C] for .tflite files, NCHW [1, C, H, W] for .kiln files.
 
                 Probabilities are softmax (or sigmoid, for sigmoid heads) of each output, unless the \
@@ -18,7 +21,9 @@ extension Kiln {
                 raw (logits, before softmax), so any tool can compare them.
 
                 Examples:
-                  kiln run doc2.tflite input.npy
+                  kiln run doc2.tflite photo.jpg
+                  kiln run other.tflite photo.png --size 224 \\
+                      --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5
                   kiln run doc2.tflite input.npy --threads 2 --json
                   kiln run doc2.kiln input_nchw.npy --out runs/outputs
                 """)
@@ -26,8 +31,17 @@ extension Kiln {
         @Argument(help: "A .tflite or .kiln model.")
         var model: String
 
-        @Argument(help: "The input tensor, a .npy file.")
+        @Argument(help: "An image (.jpg, .png) or the input tensor (.npy).")
         var input: String
+
+        @Option(help: "Image input size, N or HEIGHTxWIDTH (default: the model's metadata, else its input shape).")
+        var size: String?
+
+        @Option(help: "Image normalisation mean per channel, comma-separated, of pixels scaled to [0, 1].")
+        var mean: String?
+
+        @Option(help: "Image normalisation std per channel, comma-separated.")
+        var std: String?
 
         @Option(help: "Threads for the runtime (.tflite).")
         var threads: Int = 1
@@ -40,16 +54,42 @@ extension Kiln {
 
         func validate() throws {
             guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
-            guard input.hasSuffix(".npy") else {
-                throw ValidationError(
-                    "INPUT must be a .npy tensor (image input arrives with the KilnImage library; convert the image with its preprocessing first)")
+            if input.hasSuffix(".npy") && (size != nil || mean != nil || std != nil) {
+                throw ValidationError("--size, --mean and --std apply to image inputs, not .npy tensors")
             }
+            _ = try parsedSize()
+            _ = try floats(mean, "--mean")
+            if let s = try floats(std, "--std"), s.contains(where: { $0 <= 0 }) { throw ValidationError("--std values must be positive") }
+        }
+
+        /// `--size`: (height, width), or nil.
+        func parsedSize() throws -> (Int, Int)? {
+            guard let size else { return nil }
+            let parts = size.lowercased().split(separator: "x", omittingEmptySubsequences: false).compactMap { Int($0) }
+            guard (parts.count == 1 || parts.count == 2) && parts.allSatisfy({ $0 > 0 && $0 <= 16384 }) && !size.hasSuffix("x") else {
+                throw ValidationError("--size must be N or HEIGHTxWIDTH with positive numbers, got '\(size)'")
+            }
+            return parts.count == 1 ? (parts[0], parts[0]) : (parts[0], parts[1])
+        }
+
+        func floats(_ text: String?, _ name: String) throws -> [Float]? {
+            guard let text else { return nil }
+            let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0!.isFinite }) else {
+                throw ValidationError("\(name) must be comma-separated numbers, got '\(text)'")
+            }
+            return values.map { $0! }
         }
 
         func run() throws {
-            let bytes = try FileIO.read(input, limit: 1 << 31)
-            let tensor = try NumPy.decode(bytes, source: input)
-            let outputs = try ModelRunner(path: model, threads: threads).run(tensor, inputPath: input)
+            let runner = ModelRunner(path: model, threads: threads)
+            let tensor: Tensor
+            if input.hasSuffix(".npy") {
+                tensor = try NumPy.decode(try FileIO.read(input, limit: 1 << 31), source: input)
+            } else {
+                tensor = try runner.imageTensor(input, size: try parsedSize(), mean: try floats(mean, "--mean"), std: try floats(std, "--std"))
+            }
+            let outputs = try runner.run(tensor, inputPath: input)
             if let out {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 for o in outputs { try FileIO.writeAtomically(NumPy.encode(o.raw), to: "\(out)/\(o.name).npy") }
@@ -99,6 +139,44 @@ struct HeadOutput {
 struct ModelRunner {
     var path: String
     var threads: Int
+
+    /// What the model says about its input: shape and preprocessing (from Kiln's metadata).
+    func inputDescription() throws -> (shape: [Int], layout: Layout, preprocessing: ModelInfo.Preprocessing?) {
+        if path.hasSuffix(".kiln") {
+            let graph = try KilnFile.read(path)
+            guard graph.inputs.count == 1 else { throw CLIError("\(path) has \(graph.inputs.count) inputs; kiln run feeds one") }
+            let p = graph.metadata.preprocessing.map {
+                ModelInfo.Preprocessing(height: $0.height, width: $0.width, channels: $0.channels, resize: $0.resize.rawValue, mean: $0.mean, std: $0.std)
+            }
+            return (graph.inputs[0].type.shape.dims, .nchw, p)
+        }
+        let model = try KilnModel(path: path)
+        guard model.inputs.count == 1 else { throw CLIError("\(path) has \(model.inputs.count) inputs; kiln run feeds one") }
+        return (model.inputs[0].shape, .nhwc, model.info?.preprocessing)
+    }
+
+    /// Decodes and preprocesses an image for the model: its metadata's size, resize mode, mean
+    /// and std, each overridable; without metadata, size from the input shape and mean/std given.
+    func imageTensor(_ image: String, size: (Int, Int)?, mean: [Float]?, std: [Float]?) throws -> Tensor {
+        let (shape, layout, p) = try inputDescription()
+        guard shape.count == 4 else { throw CLIError("\(path): the input is \(Shape(shape)), not an image tensor") }
+        let (h, w, c) = layout == .nhwc ? (shape[1], shape[2], shape[3]) : (shape[2], shape[3], shape[1])
+        let (height, width) = size ?? (p.map { ($0.height, $0.width) } ?? (h, w))
+        guard height == h && width == w else {
+            throw CLIError("\(path) takes \(h)x\(w) images; --size or its metadata says \(height)x\(width)")
+        }
+        guard c == 1 || c == 3 else { throw CLIError("\(path) takes \(c) channels; images have 1 or 3") }
+        guard let m = mean ?? p?.mean, let s = std ?? p?.std else {
+            throw CLIError("\(path) has no preprocessing metadata: give --mean and --std (e.g. 0.485,0.456,0.406 and 0.229,0.224,0.225)")
+        }
+        guard m.count == c && s.count == c else { throw CLIError("--mean and --std need \(c) values for \(path)") }
+        guard h > 0, w > 0, m.allSatisfy(\.isFinite), s.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw CLIError("\(path): unusable preprocessing (size \(h)x\(w), mean \(m), std \(s))")
+        }
+        let resize: InputFormat.Resize = p?.resize == "shorterSideCenterCrop" ? .shorterSideCenterCrop : .stretch
+        var pre = Preprocessor(InputFormat(height: h, width: w, channels: c, resize: resize, mean: m, std: s, layout: layout))
+        return try pre.tensor(fromFile: image)
+    }
 
     func run(_ input: Tensor, inputPath: String) throws -> [HeadOutput] {
         if path.hasSuffix(".kiln") {
