@@ -1,5 +1,6 @@
 // Model-only float32 latency: Kiln's runtime against the TFLite interpreter (ai_edge_litert) on
-// the same ShuffleNetV2 x0.5 `.tflite` files, 1 and 2 threads, batch 1, in one run.
+// the same ShuffleNetV2 x0.5 `.tflite` files, and onnxruntime on the same graphs exported to
+// ONNX, 1 and 2 threads, batch 1, in one run.
 //
 //   swift build -c release --product RuntimeLatency
 //   .build/release/RuntimeLatency [--iterations 300] [--rounds 3] [--python .venv/bin/python] [--json]
@@ -11,11 +12,15 @@
 // same machine load; each figure is the best round's median. TFLite runs in a Python
 // subprocess timing `interpreter.invoke()` with `time.perf_counter_ns`, with its default op
 // resolver (the XNNPACK delegate applies by default to float models) and, as a second column,
-// with its builtin kernels only (`BUILTIN_WITHOUT_DEFAULT_DELEGATES`).
+// with its builtin kernels only (`BUILTIN_WITHOUT_DEFAULT_DELEGATES`). onnxruntime runs in a
+// Python subprocess too (CPU provider, all graph optimisations, intra-op threads = threads),
+// timing `session.run` with the input array prepared once: that call also copies the 786 KB
+// input in and allocates the outputs, a few microseconds the other engines do not pay.
 import Foundation
 import KilnGraph
 import KilnKernels
 import KilnModels
+import KilnONNX
 import KilnRuntime
 import KilnTFLite
 import KilnTensor
@@ -105,10 +110,37 @@ let tfliteScript = """
     print(json.dumps(samples))
     """
 
+let onnxScript = """
+    import sys, json, time
+    import numpy as np
+    import onnxruntime as ort
+    path, threads, iterations = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    o = ort.SessionOptions()
+    o.intra_op_num_threads = threads
+    o.inter_op_num_threads = 1
+    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    s = ort.InferenceSession(path, o, providers=['CPUExecutionProvider'])
+    rng = np.random.default_rng(1)
+    feeds = {i.name: rng.uniform(-1, 1, i.shape).astype(np.float32) for i in s.get_inputs()}
+    for _ in range(30): s.run(None, feeds)
+    samples = []
+    for _ in range(iterations):
+        t0 = time.perf_counter_ns(); s.run(None, feeds); samples.append((time.perf_counter_ns() - t0) / 1e6)
+    print(json.dumps(samples))
+    """
+
+func timeONNX(_ python: String, _ path: String, threads: Int, iterations: Int) throws -> Stats {
+    try timePython(python, onnxScript, [path, "\(threads)", "\(iterations)"])
+}
+
 func timeTFLite(_ python: String, _ path: String, threads: Int, iterations: Int, resolver: String) throws -> Stats {
+    try timePython(python, tfliteScript, [path, "\(threads)", "\(iterations)", resolver])
+}
+
+func timePython(_ python: String, _ script: String, _ arguments: [String]) throws -> Stats {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = ["-c", tfliteScript, path, "\(threads)", "\(iterations)", resolver]
+    p.arguments = ["-c", script] + arguments
     let pipe = Pipe()
     p.standardOutput = pipe
     try p.run()
@@ -126,6 +158,7 @@ struct Row: Codable {
     var kiln: Stats
     var tflite: Stats
     var tfliteBuiltin: Stats
+    var onnxruntime: Stats
     var arenaBytes: Int
 }
 
@@ -162,22 +195,28 @@ for (label, heads) in models {
     let graph = try Zoo.build(spec)
     let path = "\(options.out)/\(heads.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "+")).tflite"
     try FileIO.writeAtomically(try TFLiteSelfTest.export(graph).bytes, to: path)
+    let onnxPath = path.replacingOccurrences(of: ".tflite", with: ".onnx")
+    try FileIO.writeAtomically(ONNXCodec.encode(try ONNXExporter.export(graph)), to: onnxPath)
     let arena = try KilnModel(path: path).arenaBytes
     if options.profile {
         try printProfile(path, label: label, iterations: options.iterations)
         continue
     }
     for threads in [1, 2] {
-        var kiln: Stats? = nil, tfl: Stats? = nil, builtin: Stats? = nil
+        var kiln: Stats? = nil, tfl: Stats? = nil, builtin: Stats? = nil, ort: Stats? = nil
         for _ in 0..<options.rounds {
             let k = try timeKiln(path, threads: threads, iterations: options.iterations)
             let t = try timeTFLite(options.python, path, threads: threads, iterations: options.iterations, resolver: "default")
             let b = try timeTFLite(options.python, path, threads: threads, iterations: options.iterations / 3, resolver: "builtin")
+            let o = try timeONNX(options.python, onnxPath, threads: threads, iterations: options.iterations)
             if kiln == nil || k.median < kiln!.median { kiln = k }
             if tfl == nil || t.median < tfl!.median { tfl = t }
             if builtin == nil || b.median < builtin!.median { builtin = b }
+            if ort == nil || o.median < ort!.median { ort = o }
         }
-        rows.append(Row(model: label, threads: threads, kiln: kiln!, tflite: tfl!, tfliteBuiltin: builtin!, arenaBytes: arena))
+        rows.append(Row(
+            model: label, threads: threads, kiln: kiln!, tflite: tfl!, tfliteBuiltin: builtin!, onnxruntime: ort!,
+            arenaBytes: arena))
     }
 }
 
@@ -191,13 +230,17 @@ if options.profile {
     print("Model-only float32 latency, batch 1, median of \(options.iterations) invokes (best of \(options.rounds) rounds), ms")
     print("Kiln ISA: \(KernelISA.best)")
     print("")
-    print("| model | threads | Kiln | TFLite (XNNPACK) | TFLite (builtin) | TFLite/Kiln | builtin/Kiln | Kiln p90 | TFLite p90 | Kiln arena |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| model | threads | Kiln | TFLite (XNNPACK) | TFLite (builtin) | onnxruntime | TFLite/Kiln | builtin/Kiln | "
+            + "onnxruntime/Kiln | Kiln p90 | TFLite p90 | Kiln arena |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    func ms(_ v: Double) -> String { String(format: "%.3f", v) }
+    func ratio(_ v: Double) -> String { String(format: "%.2fx", v) }
     for r in rows {
         print(
-            "| \(r.model) | \(r.threads) | \(String(format: "%.3f", r.kiln.median)) | \(String(format: "%.3f", r.tflite.median)) | "
-                + "\(String(format: "%.3f", r.tfliteBuiltin.median)) | \(String(format: "%.2fx", r.tflite.median / r.kiln.median)) | "
-                + "\(String(format: "%.2fx", r.tfliteBuiltin.median / r.kiln.median)) | \(String(format: "%.3f", r.kiln.p90)) | "
-                + "\(String(format: "%.3f", r.tflite.p90)) | \(r.arenaBytes) |")
+            "| \(r.model) | \(r.threads) | \(ms(r.kiln.median)) | \(ms(r.tflite.median)) | \(ms(r.tfliteBuiltin.median)) | "
+                + "\(ms(r.onnxruntime.median)) | \(ratio(r.tflite.median / r.kiln.median)) | "
+                + "\(ratio(r.tfliteBuiltin.median / r.kiln.median)) | \(ratio(r.onnxruntime.median / r.kiln.median)) | "
+                + "\(ms(r.kiln.p90)) | \(ms(r.tflite.p90)) | \(r.arenaBytes) |")
     }
 }
