@@ -127,6 +127,56 @@ ALWAYS_INLINE void conv_tile_half(
     }
 }
 
+#if VLEN == 16
+/// A full panel and a half panel in one tile (24 output channels, or the last 24 of 40, 56...):
+/// each broadcast input feeds a 16-wide and an 8-wide FMA.
+ALWAYS_INLINE void conv_tile_24(
+    size_t mr, size_t taps, size_t k, const float *const *a, const float *w, size_t panel_stride, float *c, size_t ldc,
+    size_t valid, float lo, float hi) {
+    kv acc[TILE_MR];
+    kv8 acc8[TILE_MR];
+    kv bias = kv_load(w);
+    kv8 bias8 = *(const kv8 *)(w + panel_stride);
+#pragma unroll
+    for (int r = 0; r < TILE_MR; r++) {
+        acc[r] = bias;
+        acc8[r] = bias8;
+    }
+    const float *wk = w + KILN_PANEL, *wk8 = w + panel_stride + KILN_PANEL;
+    for (size_t t = 0; t < taps; t++) {
+        const float *ar[TILE_MR];
+#pragma unroll
+        for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
+        for (size_t i = 0; i < k; i++) {
+            kv wv = kv_load(wk);
+            kv8 wv8 = *(const kv8 *)wk8;
+#pragma unroll
+            for (int r = 0; r < TILE_MR; r++) {
+                float x = ar[r][i];
+                acc[r] += KV_SPLAT(x) * wv;
+                acc8[r] += SPLAT8(x) * wv8;
+            }
+            wk += KILN_PANEL;
+            wk8 += KILN_PANEL;
+        }
+    }
+    kv vlo = KV_SPLAT(lo), vhi = KV_SPLAT(hi);
+    kv8 vlo8 = SPLAT8(lo), vhi8 = SPLAT8(hi);
+    for (int r = 0; r < TILE_MR; r++) {
+        if ((size_t)r >= mr) break;
+        kv_store(c + r * ldc, kv_clamp(acc[r], vlo, vhi));
+        kv8 v8 = __builtin_elementwise_min(__builtin_elementwise_max(acc8[r], vlo8), vhi8);
+        if (valid >= 24) {
+            *(kv8 *)(c + r * ldc + 16) = v8;
+        } else {
+            float tmp[8];
+            *(kv8 *)tmp = v8;
+            __builtin_memcpy(c + r * ldc + 16, tmp, (valid - 16) * sizeof(float));
+        }
+    }
+}
+#endif
+
 /// One output row (a matrix-vector product): four partial sums per vector hide the FMA latency.
 ALWAYS_INLINE void conv_row(
     size_t taps, size_t k, const float *const *a, const float *w, float *c, size_t valid, float lo, float hi) {
@@ -249,6 +299,14 @@ void FN(kiln_conv_f32)(
             } else if (valid <= 8) {
                 conv_tile_half(mr, tile_taps, tile_k, a, w, cp, p->out_pixel_stride, valid, p->min, p->max);
                 pn += 1;
+#if VLEN == 16
+            } else if (valid > 16 && valid <= 24 && panel_end - pn >= 2) {
+                if (tile_k == 9)  // a 3x3 window row of RGB (row taps): unrolled
+                    conv_tile_24(mr, tile_taps, 9, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
+                else
+                    conv_tile_24(mr, tile_taps, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
+                pn += 2;
+#endif
             } else if (TILE_NP > 1 && panel_end - pn >= TILE_NP && valid >= TILE_NP * KILN_PANEL) {
                 conv_tile(TILE_NP, mr, tile_taps, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
                 pn += TILE_NP;
