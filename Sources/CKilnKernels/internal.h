@@ -17,7 +17,10 @@
                                        size_t c_begin, size_t c_end);                                      \
     void kiln_binary_f32_##suffix(kiln_binary_op op, const float *a, size_t a_step, const float *b,        \
                                   size_t b_step, float *y, size_t n, float min, float max);                \
-    void kiln_unary_f32_##suffix(kiln_unary_op op, const float *x, float *y, size_t n, float min, float max);
+    void kiln_unary_f32_##suffix(kiln_unary_op op, const float *x, float *y, size_t n, float min, float max);  \
+    void kiln_conv_max_pool_f32_##suffix(const kiln_conv_params *conv, const kiln_pool_params *pool,             \
+                                         const float *input, const float *packed, float *ring, float *output,  \
+                                         size_t row_begin, size_t row_end);
 
 KILN_DECLARE_ISA(portable)
 #if defined(__x86_64__)

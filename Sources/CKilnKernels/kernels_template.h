@@ -217,8 +217,114 @@ ALWAYS_INLINE void conv_row(
 /// gathered into a stack buffer of TILE_MR windows.
 #define KILN_ROWTAP_MAX 512
 
+/// Fills a tile's row pointers for the row-tap form (see conv_impl): one pointer per kernel row
+/// and tile row, at the run of kernel_w * in_c floats the window reads there; runs that cross
+/// the left or right edge are gathered with zeros into `rows`, rows outside the image read
+/// `zeros`. (y, x) is the tile's first output pixel; rows past `mr` repeat the last.
+/// Kept out of line: inside the conv driver its variables spill.
+__attribute__((noinline)) static void rowtap_pointers(
+    const kiln_conv_params *p, const float *input, size_t y, size_t x, size_t mr, const float **a, float *rows) {
+    const size_t k = p->in_c, kh = p->kernel_h, kw = p->kernel_w, row_len = kw * k;
+    const long in_h = (long)p->in_h, in_w = (long)p->in_w, sh = (long)p->stride_h, sw = (long)p->stride_w;
+    const long dh = (long)p->dilation_h, pt = (long)p->pad_top, pl = (long)p->pad_left;
+    // The common case: the tile's pixels lie in one output row, clear of the left and right
+    // edges, so each kernel row's pointers step by stride_w * in_c.
+    long first = (long)x * sw - pl, last = (long)(x + mr - 1) * sw - pl;
+    if (x + mr <= p->out_w && first >= 0 && last + (long)kw <= in_w) {
+        const long step = sw * (long)k;
+        for (size_t ky = 0; ky < kh; ky++) {
+            long iy = (long)y * sh - pt + (long)ky * dh;
+            const float **row = a + ky * TILE_MR;
+            if (iy < 0 || iy >= in_h) {
+                for (size_t r = 0; r < TILE_MR; r++) row[r] = p->zeros;
+            } else {
+                const float *p0 = input + (size_t)(iy * in_w + first) * k;
+                for (size_t r = 0; r < TILE_MR; r++) row[r] = p0 + (long)(r < mr ? r : mr - 1) * step;
+            }
+        }
+        return;
+    }
+    for (size_t r = 0; r < TILE_MR; r++) {
+        long iy0 = (long)y * sh - pt, ix0 = (long)x * sw - pl;
+        const int inside_x = ix0 >= 0 && ix0 + (long)kw <= in_w;
+        for (size_t ky = 0; ky < kh; ky++) {
+            long iy = iy0 + (long)ky * dh;
+            const float *ptr;
+            if (iy < 0 || iy >= in_h) {
+                ptr = p->zeros;
+            } else if (inside_x) {
+                ptr = input + (size_t)(iy * in_w + ix0) * k;
+            } else {
+                float *dst = rows + (r * kh + ky) * row_len;
+                const float *src = input + (size_t)iy * p->in_w * k;
+                for (size_t kx = 0; kx < kw; kx++) {
+                    long ix = ix0 + (long)kx;
+                    for (size_t i = 0; i < k; i++) dst[kx * k + i] = (ix >= 0 && ix < in_w) ? src[(size_t)ix * k + i] : 0.0f;
+                }
+                ptr = dst;
+            }
+            a[ky * TILE_MR + r] = ptr;
+        }
+        if (r + 1 < mr && ++x == p->out_w) {
+            x = 0;
+            y++;
+        }
+    }
+}
+
+/// Fills a tile's pointers for every tap and tile row: the input pixel, or `zeros` outside.
+__attribute__((noinline)) static void tap_pointers(
+    const kiln_conv_params *p, const float *input, size_t y, size_t x, size_t mr, const float **a) {
+    const long in_w = (long)p->in_w, sw = (long)p->stride_w, pl = (long)p->pad_left;
+    long first = (long)x * sw - pl, last = (long)(x + mr - 1) * sw - pl + (long)((p->kernel_w - 1) * p->dilation_w);
+    if (x + mr <= p->out_w && first >= 0 && last < in_w) {
+        // One output row, clear of the left and right edges: pointers step by stride_w pixels.
+        const long step = sw * (long)p->in_pixel_stride;
+        for (size_t ky = 0; ky < p->kernel_h; ky++) {
+            long iy = (long)(y * p->stride_h) + (long)(ky * p->dilation_h) - (long)p->pad_top;
+            const int inside = iy >= 0 && iy < (long)p->in_h;
+            for (size_t kx = 0; kx < p->kernel_w; kx++) {
+                const float **row = a + (ky * p->kernel_w + kx) * TILE_MR;
+                if (!inside) {
+                    for (size_t r = 0; r < TILE_MR; r++) row[r] = p->zeros;
+                    continue;
+                }
+                const float *p0 = input + (size_t)(iy * in_w + first + (long)(kx * p->dilation_w)) * p->in_pixel_stride;
+                for (size_t r = 0; r < TILE_MR; r++) row[r] = p0 + (long)(r < mr ? r : mr - 1) * step;
+            }
+        }
+        return;
+    }
+    for (size_t r = 0; r < TILE_MR; r++) {
+        for (size_t ky = 0; ky < p->kernel_h; ky++) {
+            long iy = (long)(y * p->stride_h) + (long)(ky * p->dilation_h) - (long)p->pad_top;
+            for (size_t kx = 0; kx < p->kernel_w; kx++) {
+                long ix = (long)(x * p->stride_w) + (long)(kx * p->dilation_w) - (long)p->pad_left;
+                int inside = iy >= 0 && iy < (long)p->in_h && ix >= 0 && ix < (long)p->in_w;
+                a[(ky * p->kernel_w + kx) * TILE_MR + r] =
+                    inside ? input + ((size_t)iy * p->in_w + (size_t)ix) * p->in_pixel_stride : p->zeros;
+            }
+        }
+        if (r + 1 < mr && ++x == p->out_w) {
+            x = 0;
+            y++;
+        }
+    }
+}
+
+/// The conv driver; `out_begin` is where output pixel `pixel_begin` goes.
+static void conv_impl(
+    const kiln_conv_params *p, const float *input, const float *packed, float *out_begin, size_t pixel_begin,
+    size_t pixel_end, size_t panel_begin, size_t panel_end);
+
 void FN(kiln_conv_f32)(
     const kiln_conv_params *p, const float *input, const float *packed, float *output, size_t pixel_begin,
+    size_t pixel_end, size_t panel_begin, size_t panel_end) {
+    conv_impl(p, input, packed, output + pixel_begin * p->out_pixel_stride, pixel_begin, pixel_end, panel_begin, panel_end);
+}
+
+static void conv_impl(
+    const kiln_conv_params *p, const float *input, const float *packed, float *out_begin, size_t pixel_begin,
     size_t pixel_end, size_t panel_begin, size_t panel_end) {
     const size_t taps = p->kernel_h * p->kernel_w, k = p->in_c;
     const size_t panel_stride = KILN_PANEL * (1 + taps * k);
@@ -234,51 +340,12 @@ void FN(kiln_conv_f32)(
     size_t oy = pixel_begin / p->out_w, ox = pixel_begin % p->out_w;
     for (size_t m0 = pixel_begin; m0 < pixel_end; m0 += TILE_MR) {
         size_t mr = pixel_end - m0 < TILE_MR ? pixel_end - m0 : TILE_MR;
-        // (y, x) walks the tile's pixels without divisions; rows past mr repeat the last.
-        size_t y = oy, x = ox;
-        for (size_t r = 0; r < TILE_MR; r++) {
-            if (pointwise) {
-                a[r] = input + (m0 + (r < mr ? r : mr - 1)) * p->in_pixel_stride;
-            } else if (rowtaps) {
-                // One tap per kernel row: kernel_w pixels of k channels are contiguous in the
-                // input, so a row of the window is a run of kernel_w * k floats. Runs that
-                // cross the left or right edge are gathered with zeros into `rows`.
-                long iy0 = (long)(y * p->stride_h) - (long)p->pad_top;
-                long ix0 = (long)(x * p->stride_w) - (long)p->pad_left;
-                int inside_x = ix0 >= 0 && ix0 + (long)p->kernel_w <= (long)p->in_w;
-                for (size_t ky = 0; ky < p->kernel_h; ky++) {
-                    long iy = iy0 + (long)(ky * p->dilation_h);
-                    const float **slot = &a[ky * TILE_MR + r];
-                    if (iy < 0 || iy >= (long)p->in_h) {
-                        *slot = p->zeros;
-                    } else if (inside_x) {
-                        *slot = input + ((size_t)iy * p->in_w + (size_t)ix0) * k;
-                    } else {
-                        float *dst = rows + (r * p->kernel_h + ky) * row_len;
-                        const float *src = input + (size_t)iy * p->in_w * k;
-                        for (size_t kx = 0; kx < p->kernel_w; kx++) {
-                            long ix = ix0 + (long)kx;
-                            for (size_t i = 0; i < k; i++)
-                                dst[kx * k + i] = (ix >= 0 && ix < (long)p->in_w) ? src[(size_t)ix * k + i] : 0.0f;
-                        }
-                        *slot = dst;
-                    }
-                }
-            } else {
-                for (size_t ky = 0; ky < p->kernel_h; ky++) {
-                    long iy = (long)(y * p->stride_h) + (long)(ky * p->dilation_h) - (long)p->pad_top;
-                    for (size_t kx = 0; kx < p->kernel_w; kx++) {
-                        long ix = (long)(x * p->stride_w) + (long)(kx * p->dilation_w) - (long)p->pad_left;
-                        int inside = iy >= 0 && iy < (long)p->in_h && ix >= 0 && ix < (long)p->in_w;
-                        a[(ky * p->kernel_w + kx) * TILE_MR + r] =
-                            inside ? input + ((size_t)iy * p->in_w + (size_t)ix) * p->in_pixel_stride : p->zeros;
-                    }
-                }
-            }
-            if (r + 1 < mr && ++x == p->out_w) {
-                x = 0;
-                y++;
-            }
+        if (pointwise) {
+            for (size_t r = 0; r < TILE_MR; r++) a[r] = input + (m0 + (r < mr ? r : mr - 1)) * p->in_pixel_stride;
+        } else if (rowtaps) {
+            rowtap_pointers(p, input, oy, ox, mr, a, rows);
+        } else {
+            tap_pointers(p, input, oy, ox, mr, a);
         }
         // Advance to the next tile's first pixel.
         for (size_t r = 0; r < mr; r++) {
@@ -288,7 +355,7 @@ void FN(kiln_conv_f32)(
             }
         }
         const size_t tile_taps = rowtaps ? p->kernel_h : taps, tile_k = rowtaps ? row_len : k;
-        float *c = output + m0 * p->out_pixel_stride;
+        float *c = out_begin + (m0 - pixel_begin) * p->out_pixel_stride;
         for (size_t pn = panel_begin; pn < panel_end;) {
             size_t valid = p->out_c - pn * KILN_PANEL;
             const float *w = packed + pn * panel_stride;
@@ -441,6 +508,49 @@ void FN(kiln_max_pool_f32)(const kiln_pool_params *p, const float *input, float 
 
 void FN(kiln_avg_pool_f32)(const kiln_pool_params *p, const float *input, float *output, size_t row_begin, size_t row_end) {
     POOL_BODY(0.0f, POOL_ADD, SCALAR_ADD, 1)
+}
+
+/// Max pools over `c` conv output rows held in a ring of `slots` rows (row r in slot r % slots).
+#define RING_POOL_CHANNELS(VT, W, SPLAT)                                                                         \
+    for (; ch + (W) <= channels; ch += (W)) {                                                                   \
+        VT acc = SPLAT(-__builtin_inff());                                                                      \
+        for (long cy = ya; cy < yb; cy++) {                                                                     \
+            const float *row = ring + (size_t)(cy % (long)slots) * row_floats;                                  \
+            for (long cx = xa; cx < xb; cx++)                                                                   \
+                acc = __builtin_elementwise_max(acc, *(const VT *)(row + (size_t)cx * channels + ch));          \
+        }                                                                                                       \
+        acc = __builtin_elementwise_max(acc, SPLAT(pool->min));                                                 \
+        *(VT *)(y + ch) = __builtin_elementwise_min(acc, SPLAT(pool->max));                                     \
+    }
+
+void FN(kiln_conv_max_pool_f32)(
+    const kiln_conv_params *conv, const kiln_pool_params *pool, const float *input, const float *packed, float *ring,
+    float *output, size_t row_begin, size_t row_end) {
+    const size_t slots = pool->kernel_h, channels = conv->out_c, row_floats = conv->out_w * channels;
+    long cached[KILN_MAX_TAPS];
+    for (size_t i = 0; i < slots; i++) cached[i] = -1;
+    for (size_t py = row_begin; py < row_end; py++) {
+        long y0 = (long)(py * pool->stride_h) - (long)pool->pad_top;
+        long ya = y0 < 0 ? 0 : y0, yb = y0 + (long)pool->kernel_h > (long)pool->in_h ? (long)pool->in_h : y0 + (long)pool->kernel_h;
+        // The conv rows this pooled row needs, computed once each into the ring.
+        for (long cy = ya; cy < yb; cy++) {
+            size_t slot = (size_t)cy % slots;
+            if (cached[slot] == cy) continue;
+            conv_impl(conv, input, packed, ring + slot * row_floats, (size_t)cy * conv->out_w, (size_t)(cy + 1) * conv->out_w, 0,
+                      (conv->out_c + KILN_PANEL - 1) / KILN_PANEL);
+            cached[slot] = cy;
+        }
+        for (size_t px = 0; px < pool->out_w; px++) {
+            long x0 = (long)(px * pool->stride_w) - (long)pool->pad_left;
+            long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)pool->kernel_w > (long)pool->in_w ? (long)pool->in_w : x0 + (long)pool->kernel_w;
+            float *y = output + (py * pool->out_w + px) * channels;
+            size_t ch = 0;
+            RING_POOL_CHANNELS(kv, VLEN, KV_SPLAT)
+            RING_POOL_CHANNELS(kv8, 8, SPLAT8)
+            RING_POOL_CHANNELS(kv4, 4, SPLAT4)
+            RING_POOL_CHANNELS(float, 1, SCALAR_SPLAT)
+        }
+    }
 }
 
 void FN(kiln_mean_pixels_f32)(

@@ -91,6 +91,12 @@ void kiln_unary_f32(kiln_isa isa, kiln_unary_op op, const float *x, float *y, si
     KILN_DISPATCH(isa, kiln_unary_f32, (op, x, y, n, min, max))
 }
 
+void kiln_conv_max_pool_f32(
+    kiln_isa isa, const kiln_conv_params *conv, const kiln_pool_params *pool, const float *input, const float *packed,
+    float *ring, float *output, size_t row_begin, size_t row_end) {
+    KILN_DISPATCH(isa, kiln_conv_max_pool_f32, (conv, pool, input, packed, ring, output, row_begin, row_end))
+}
+
 void kiln_softmax_f32(const float *x, float *y, size_t rows, size_t n, float beta) {
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;

@@ -34,6 +34,8 @@ public final class Interpreter {
     private let stepCount: Int
     private let times: UnsafeMutablePointer<UInt64>
     private let pool: ThreadPool?
+    /// Rows of convolution outputs for fused conv + max pool steps, one ring per part.
+    private var rings: [UnsafeMutablePointer<Float>] = []
     private var runs = 0
 
     /// Record the time of every step during ``invoke()`` (see ``profile``). Off by default;
@@ -81,6 +83,7 @@ public final class Interpreter {
 
     deinit {
         Interpreter.release(arena, packed, constants, zeros, ints, steps, times, initializedSteps: stepCount)
+        for r in rings { r.deallocate() }
     }
 
     private static func floats(_ n: Int) -> UnsafeMutablePointer<Float> {
@@ -156,6 +159,24 @@ public final class Interpreter {
             var parts = 1
             let kind: StepKind
             switch instruction.kind {
+            case .convMaxPool(let f):
+                let c = f.conv
+                let dst = packed + c.packedOffset
+                withConstant(c.weights) { w in
+                    if let b = c.bias {
+                        withConstant(b) { Accelerated.packConv(c.shape, weights: w, bias: $0, into: dst) }
+                    } else {
+                        Accelerated.packConv(c.shape, weights: w, bias: nil, into: dst)
+                    }
+                }
+                let macs = c.shape.outPixels * c.shape.outC * c.shape.taps * c.shape.inC
+                if parallel && macs >= 32_768 { parts = min(threads, f.pool.outH) }
+                let ringFloats = Accelerated.convMaxPoolRingCount(c.shape, f.pool)
+                let ring = Interpreter.floats(ringFloats * parts)
+                rings.append(ring)
+                kind = .convMaxPool(ConvMaxPoolStep(
+                    conv: c.shape, pool: f.pool, x: pointer(c.input), y: pointer(f.output), packed: dst, zeros: zeros, ring: ring,
+                    ringStride: ringFloats, isa: isa))
             case .conv(let c), .depthwise(let c):
                 let depthwise: Bool
                 if case .depthwise = instruction.kind { depthwise = true } else { depthwise = false }

@@ -36,6 +36,9 @@ struct Lowering {
     /// CONCATENATIONs of two equal halves on the last axis: output tensor → its inputs, rows,
     /// half width and the indices of its copy instructions (fused into a shuffle that follows).
     private var concatenations: [Int: (a: Int, b: Int, rows: Int, count: Int, instructions: [Int])] = [:]
+    /// Outputs of single-group, batch-1 convolutions: output → instruction index (a max pool
+    /// that is their only reader fuses with them).
+    private var convOutputs: [Int: Int] = [:]
     /// LOGISTIC outputs: output → (input, instruction index), for SiLU fusion.
     private var logistics: [Int: (input: Int, instruction: Int)] = [:]
     /// RESHAPE/SQUEEZE outputs that alias their input: output → input.
@@ -342,6 +345,7 @@ struct Lowering {
         else { throw RuntimeError("the window does not fit") }
         let y = try output(op, shape: [n, cs.outH, cs.outW, o])
         let packedCount = depthwise ? Accelerated.depthwisePackedCount(cs) : Accelerated.convPackedCount(cs)
+        if groups == 1 && !depthwise && n == 1 { convOutputs[y] = instructions.count }
         for k in 0..<groups {
             let call = ConvCall(
                 shape: cs, batch: n, input: Operand(tensor: x, offset: k * gc), inputBatchStride: h * w * c,
@@ -404,6 +408,17 @@ struct Lowering {
             inH: h, inW: w, channels: c, outH: ry.output, outW: rx.output, kernelH: a.filterH, kernelW: a.filterW,
             strideH: a.strideH, strideW: a.strideW, padTop: ry.before, padLeft: rx.before, countIncludePad: false,
             clamp: a.activation.clamp)
+        // A max pool that is the only reader of a convolution's output: one pass, and the
+        // convolution's output (the largest tensor of a stem) is never stored.
+        if isMax, n == 1, let k = convOutputs[x], case .conv(let conv) = instructions[k].kind, consumers[x] == 1,
+            !graphOutputs.contains(x), let b = bufferOf[x]
+        {
+            removed.insert(k)
+            buffers[b].bytes = 0
+            if let bi = bufferOf[conv.input.tensor] { buffers[bi].last = max(buffers[bi].last, current) }
+            emit(.convMaxPool(ConvMaxPoolCall(conv: conv, pool: ps, output: Operand(tensor: y))))
+            return
+        }
         let call = PoolCall(shape: ps, batch: n, input: Operand(tensor: x), output: Operand(tensor: y))
         emit(isMax ? .maxPool(call) : .avgPool(call))
     }

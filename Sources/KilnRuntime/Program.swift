@@ -52,6 +52,7 @@ struct Instruction: Sendable {
         case fill(FillCall)
         case transpose(TransposeCall)
         case interleave(InterleaveCall)
+        case convMaxPool(ConvMaxPoolCall)
     }
 }
 
@@ -132,4 +133,12 @@ struct TransposeCall: Sendable {
 struct InterleaveCall: Sendable {
     var a: Operand, b: Operand, output: Operand
     var rows: Int, count: Int
+}
+
+/// A convolution whose output only a max pool reads, run as one pass that never stores the
+/// convolution's output (see `Accelerated.convMaxPool`).
+struct ConvMaxPoolCall: Sendable {
+    var conv: ConvCall
+    var pool: Accelerated.PoolShape
+    var output: Operand
 }

@@ -60,6 +60,11 @@ struct Step {
             Accelerated.fill(s.y, count: s.count, value: s.value)
         case .transpose(let s):
             Accelerated.transpose(s.x, into: s.y, batch: s.batch, rows: s.rows, cols: s.cols, inner: s.inner)
+        case .convMaxPool(let s):
+            let r = split(s.pool.outH, part, parts, align: 1)
+            Accelerated.convMaxPool(
+                s.conv, s.pool, input: s.x, packed: s.packed, ring: s.ring + part * s.ringStride, output: s.y, zeros: s.zeros,
+                rows: r, isa: s.isa)
         case .interleave(let s):
             let r = split(s.rows, part, parts, align: 1)
             Accelerated.interleave(
@@ -92,6 +97,17 @@ enum StepKind {
     case fill(FillStep)
     case transpose(TransposeStep)
     case interleave(InterleaveStep)
+    case convMaxPool(ConvMaxPoolStep)
+}
+
+struct ConvMaxPoolStep {
+    var conv: Accelerated.ConvShape
+    var pool: Accelerated.PoolShape
+    var x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    var packed: UnsafePointer<Float>, zeros: UnsafePointer<Float>
+    /// One ring per part, `ringStride` floats apart.
+    var ring: UnsafeMutablePointer<Float>, ringStride: Int
+    var isa: KernelISA
 }
 
 struct InterleaveStep {

@@ -253,6 +253,43 @@ final class AcceleratedTests: XCTestCase {
         checkPool(max: false, h: 6, w: 5, c: 3, kernel: 2, stride: 1, pads: (0, 0, 1, 1), clamp: .relu6)
     }
 
+    /// The fused conv + max pool equals the conv followed by the pool, whatever the row split.
+    func testConvMaxPoolFusion() {
+        for (h, c, o, pool) in [
+            (17, 3, 24, Pool2dGeometry(kernel: 3, stride: 2, padding: 1)), (12, 5, 33, Pool2dGeometry(kernel: 2, stride: 2)),
+            (9, 16, 8, Pool2dGeometry(kernel: (3, 3), stride: (1, 1), pads: (0, 0, 1, 1))),
+        ] {
+            let g = Conv2dGeometry(kernel: 3, stride: 2, padding: 1)
+            let x = rng.uniformTensor([1, h, h, c])
+            let weight = rng.uniformTensor([o, c, 3, 3], -0.5, 0.5), bias = rng.uniformTensor([o])
+            let conv = Reference.conv2d(x, weight: weight, bias: bias, geometry: g, layout: .nhwc, activation: .relu)
+            let expected = Reference.maxPool2d(conv, geometry: pool, layout: .nhwc)
+            let cs = Accelerated.ConvShape(inH: h, inW: h, inC: c, outC: o, geometry: g, clamp: Clamp(.relu))!
+            let ps = Accelerated.PoolShape(
+                inH: cs.outH, inW: cs.outW, channels: o, outH: expected.shape[1], outW: expected.shape[2], kernelH: pool.kernelH,
+                kernelW: pool.kernelW, strideH: pool.strideH, strideW: pool.strideW, padTop: pool.padTop, padLeft: pool.padLeft)
+            var packed = [Float](repeating: 0, count: Accelerated.convPackedCount(cs))
+            let w = ohwi(weight), b = bias.floats
+            packed.withUnsafeMutableBufferPointer { Accelerated.packConv(cs, weights: w, bias: b, into: $0.baseAddress!) }
+            let zeros = [Float](repeating: 0, count: cs.zerosNeeded)
+            for isa in isas {
+                var out = [Float](repeating: .nan, count: expected.elementCount)
+                var ring = [Float](repeating: .nan, count: Accelerated.convMaxPoolRingCount(cs, ps))
+                let cut = ps.outH / 2
+                for rows in [0..<cut, cut..<ps.outH] {
+                    out.withUnsafeMutableBufferPointer { yp in
+                        ring.withUnsafeMutableBufferPointer { rp in
+                            Accelerated.convMaxPool(
+                                cs, ps, input: x.floats, packed: packed, ring: rp.baseAddress!, output: yp.baseAddress!, zeros: zeros,
+                                rows: rows, isa: isa)
+                        }
+                    }
+                }
+                assertClose(Tensor(shape: expected.shape, floats: out), expected, atol: 1e-4, rtol: 1e-4, "conv+pool \(h) \(c) \(o) \(isa)")
+            }
+        }
+    }
+
     func testMeanPixels() {
         for (pixels, c) in [(1, 3), (64, 1024), (49, 37), (7, 16)] {
             let x = rng.uniformTensor([1, 1, pixels, c])

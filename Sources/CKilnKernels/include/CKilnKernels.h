@@ -105,6 +105,14 @@ void kiln_avg_pool_f32(kiln_isa isa, const kiln_pool_params *p, const float *inp
 void kiln_mean_pixels_f32(
     kiln_isa isa, const float *input, size_t pixels, size_t channels, float *output, size_t c_begin, size_t c_end);
 
+/// A convolution followed by a max pool over its output, without that output in memory: pooled
+/// rows [row_begin, row_end) of `pool` (whose input is the conv's output, channels = out_c,
+/// contiguous pixels). The conv rows each pooled row needs are computed into `ring`, which
+/// holds pool->kernel_h rows of conv->out_w * conv->out_c floats (one ring per thread).
+void kiln_conv_max_pool_f32(
+    kiln_isa isa, const kiln_conv_params *conv, const kiln_pool_params *pool, const float *input, const float *packed,
+    float *ring, float *output, size_t row_begin, size_t row_end);
+
 // MARK: - Elementwise
 
 typedef enum {

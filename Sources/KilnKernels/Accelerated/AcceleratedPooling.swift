@@ -65,3 +65,26 @@ extension Accelerated {
         kiln_mean_pixels_f32(isa.c, input, pixels, channels, output, channelRange.lowerBound, channelRange.upperBound)
     }
 }
+
+extension Accelerated {
+    /// Floats of the ring ``convMaxPool(_:_:input:packed:ring:output:zeros:rows:isa:)`` needs
+    /// (per thread): `pool.kernelH` rows of the convolution's output.
+    public static func convMaxPoolRingCount(_ conv: ConvShape, _ pool: PoolShape) -> Int {
+        pool.kernelH * conv.outW * conv.outC
+    }
+
+    /// A convolution followed by a max pool over its output, without that output in memory:
+    /// pooled rows `rows`; the conv rows they need are computed into `ring`
+    /// (``convMaxPoolRingCount(_:_:)`` floats, one ring per thread). `pool`'s input is the conv's
+    /// output (`conv.outPixelStride == conv.outC`).
+    public static func convMaxPool(
+        _ conv: ConvShape, _ pool: PoolShape, input: UnsafePointer<Float>, packed: UnsafePointer<Float>,
+        ring: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, zeros: UnsafePointer<Float>, rows: Range<Int>,
+        isa: KernelISA = .best
+    ) {
+        precondition(conv.outPixelStride == conv.outC && pool.inH == conv.outH && pool.inW == conv.outW && pool.channels == conv.outC)
+        var c = conv.c(zeros)
+        var p = pool.c
+        kiln_conv_max_pool_f32(isa.c, &c, &p, input, packed, ring, output, rows.lowerBound, rows.upperBound)
+    }
+}
