@@ -514,8 +514,8 @@ void FN(kiln_avg_pool_f32)(const kiln_pool_params *p, const float *input, float 
 #define RING_POOL_CHANNELS(VT, W, SPLAT)                                                                         \
     for (; ch + (W) <= channels; ch += (W)) {                                                                   \
         VT acc = SPLAT(-__builtin_inff());                                                                      \
-        for (long cy = ya; cy < yb; cy++) {                                                                     \
-            const float *row = ring + (size_t)(cy % (long)slots) * row_floats;                                  \
+        for (long cy = 0; cy < yb - ya; cy++) {                                                                 \
+            const float *row = rowp[cy];                                                                        \
             for (long cx = xa; cx < xb; cx++)                                                                   \
                 acc = __builtin_elementwise_max(acc, *(const VT *)(row + (size_t)cx * channels + ch));          \
         }                                                                                                       \
@@ -540,6 +540,9 @@ void FN(kiln_conv_max_pool_f32)(
                       (conv->out_c + KILN_PANEL - 1) / KILN_PANEL);
             cached[slot] = cy;
         }
+        // The ring rows of this pooled row's window, found once (no division per pixel).
+        const float *rowp[KILN_MAX_TAPS];
+        for (long cy = ya; cy < yb; cy++) rowp[cy - ya] = ring + ((size_t)cy % slots) * row_floats;
         for (size_t px = 0; px < pool->out_w; px++) {
             long x0 = (long)(px * pool->stride_w) - (long)pool->pad_left;
             long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)pool->kernel_w > (long)pool->in_w ? (long)pool->in_w : x0 + (long)pool->kernel_w;
