@@ -76,13 +76,13 @@ final class RuntimeCLITests: XCTestCase {
         let doc3 = dir.appendingPathComponent("doc3.tflite").path, doc2 = dir.appendingPathComponent("doc2.tflite").path
         try kiln(["export", "Models/documents-three-outputs-256.yaml", "--format", "tflite", "-o", doc3])
         let text = try kiln(["export", "Models/documents-two-heads-256.yaml", "--format", "tflite", "-o", doc2, "--self-test", "--compare", doc3]).stdout
-        XCTAssertTrue(text.contains("\nKiln runtime: arena 2,359,296 bytes (planned activations), "), text)
+        XCTAssertTrue(text.contains("\nKiln runtime: arena 1,179,648 bytes (planned activations), "), text)
         XCTAssertTrue(text.contains("self-test embedded: kiln verify \(doc2)\n"), text)
         XCTAssertTrue(text.contains("  arena     +0 bytes (Kiln runtime)\n"), text)
         XCTAssertTrue(try kiln(["verify", doc2]).stdout.contains("self-test passed"))
         let json = try kiln(["export", "Models/documents-three-outputs-256.yaml", "--format", "tflite", "-o", doc3, "--json"]).stdout
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-        XCTAssertEqual(object["arena_bytes"] as? Int, 2_359_296)
+        XCTAssertEqual(object["arena_bytes"] as? Int, 1_179_648)
         XCTAssertEqual(object["self_test"] as? Bool, false)
         XCTAssertTrue(try kiln(["export", "--arch", "tiny", "--format", "onnx", "-o", "x.onnx", "--self-test"], status: 2).stderr.contains("apply to --format tflite"))
     }
