@@ -55,7 +55,8 @@ public final class KilnModel: Sendable {
     public var arenaBytes: Int { program.arenaBytes }
 
     /// Bytes an interpreter holds besides the arena: packed weights, constants copied for the
-    /// kernels, and the zeros padded taps read.
+    /// kernels, and the zeros padded taps read (plus, per thread, a few conv output rows for a
+    /// fused conv + max pool).
     public var preparedBytes: Int { (program.packedFloats + program.constantPoolFloats + program.zerosNeeded + 16) * 4 }
 
     /// Number of operators in the file.
