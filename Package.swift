@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "KilnKernels", targets: ["KilnKernels"]),
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
+        .library(name: "KilnQuant", targets: ["KilnQuant"]),
         .executable(name: "kiln", targets: ["kiln"]),
     ],
     dependencies: [
@@ -33,12 +34,13 @@ let package = Package(
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnQuant", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph"]),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels",
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnQuant",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -49,6 +51,8 @@ let package = Package(
         .testTarget(
             name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
+        .testTarget(
+            name: "KilnQuantTests", dependencies: ["KilnQuant", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
             exclude: ["Snapshots"]),
