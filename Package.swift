@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "KilnKernels", targets: ["KilnKernels"]),
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
+        .library(name: "KilnONNX", targets: ["KilnONNX"]),
         .library(name: "KilnQuant", targets: ["KilnQuant"]),
         .executable(name: "kiln", targets: ["kiln"]),
     ],
@@ -34,15 +35,24 @@ let package = Package(
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KilnONNX", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "CKilnONNXProto"]),
         .target(name: "KilnQuant", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph"]),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels", "KilnQuant",
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnQuant",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        // MARK: - Implementation details
+        /// libprotobuf-c, the runtime of the protoc-c generated ONNX code.
+        .systemLibrary(
+            name: "CProtobufC", pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]),
+        /// protoc-c output for Kiln's ONNX schema subset (scripts/regenerate-onnx-proto.sh).
+        .target(name: "CKilnONNXProto", dependencies: ["CProtobufC"], exclude: ["onnx.proto"]),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
@@ -56,5 +66,9 @@ let package = Package(
         .testTarget(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
             exclude: ["Snapshots"]),
+        .testTarget(
+            name: "KilnONNXTests",
+            dependencies: ["KilnONNX", "KilnGraph", "KilnModels", "KilnTensor", "KilnKernels", "KilnTestSupport"],
+            exclude: ["Scripts", "NodeTests"]),
     ]
 )

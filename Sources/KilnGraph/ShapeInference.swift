@@ -22,6 +22,12 @@ extension Op {
             guard let n = shape.normalizedAxis(a) else { throw fail("axis \(a) is out of range for \(shape)") }
             return n
         }
+        // Ops that move elements without arithmetic also carry quantized int8/uint8 tensors.
+        func requireMovable(_ indices: Range<Int>) throws(GraphError) {
+            for i in indices where ![.f32, .i8, .u8].contains(t[i].dtype) {
+                throw fail("input \(i) is \(t[i].dtype); \(kind.rawValue) takes f32, i8 or u8")
+            }
+        }
         guard inputArity.contains(t.count) else {
             throw fail("takes \(inputArity.lowerBound)...\(inputArity.upperBound == Int.max ? "n" : String(inputArity.upperBound)) inputs, got \(t.count)")
         }
@@ -85,7 +91,7 @@ extension Op {
             return [TensorType(.f32, t[0].shape)]
 
         case .maxPool2d(let g, let layout), .avgPool2d(let g, let layout):
-            if case .avgPool2d = self { try requireFloat(0..<1) }
+            if case .avgPool2d = self { try requireFloat(0..<1) } else { try requireMovable(0..<1) }
             try require4D(t[0])
             if let p = g.problem { throw fail(p) }
             let (n, c, h, w) = layout.unpack(t[0].shape)
@@ -99,6 +105,7 @@ extension Op {
             return [TensorType(.f32, layout.shape(n: n, c: c, h: 1, w: 1))]
 
         case .concat(let ax):
+            try requireMovable(0..<t.count)
             let a = try axis(ax, t[0].shape)
             var s = t[0].shape
             for (k, x) in t.enumerated().dropFirst() {
@@ -111,6 +118,7 @@ extension Op {
             return [TensorType(t[0].dtype, s, quant: t[0].quant)]
 
         case .split(let ax, let sizes):
+            try requireMovable(0..<1)
             let a = try axis(ax, t[0].shape)
             guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }), sizes.reduce(0, +) == t[0].shape[a] else {
                 throw fail("sizes \(sizes) do not partition axis \(a) of \(t[0].shape)")
@@ -122,6 +130,7 @@ extension Op {
             }
 
         case .channelShuffle(let groups, let layout):
+            try requireMovable(0..<1)
             try require4D(t[0])
             let c = t[0].shape[layout.channelAxis]
             guard groups >= 1, c % groups == 0 else { throw fail("\(c) channels do not split into \(groups) groups") }

@@ -120,3 +120,34 @@ final class VerifierTests: XCTestCase {
         XCTAssertEqual(Op.Kind.allCases.count, 24)
     }
 }
+
+final class DTypeRuleTests: XCTestCase {
+    /// Movement ops and max pooling carry f32, i8 and u8 (quantized graphs); other integer
+    /// types are rejected by the verifier instead of reaching a kernel.
+    func testMovementOpsTakeFloatAndQuantizedBytesOnly() throws {
+        for dtype in [DType.f32, .i8, .u8, .i32] {
+            var b = GraphBuilder(name: "m")
+            let quant = dtype == .f32 ? nil : QuantParams(scale: 0.5, zeroPoint: dtype == .u8 ? 128 : 0)
+            let x = b.input("input", TensorType(dtype, [1, 4, 4, 4], quant: quant))
+            var g = b.graph
+            g.nodes = [
+                Node("pool", .maxPool2d(Pool2dGeometry(kernel: 2, stride: 2), layout: .nchw), [x]),
+                Node(name: "split", op: .split(axis: 1, sizes: [2, 2]), inputs: ["pool"], outputs: ["a", "b"]),
+                Node("cat", .concat(axis: 1), ["b", "a"]),
+                Node("shuffle", .channelShuffle(groups: 2, layout: .nchw), ["cat"]),
+            ]
+            g.outputs = ["shuffle"]
+            if dtype == .i32 {
+                XCTAssertThrowsError(try g.verify()) { XCTAssertTrue("\($0)".contains("input 0 is i32; maxPool2d takes f32, i8 or u8")) }
+                continue
+            }
+            let types = try g.verify()
+            XCTAssertEqual(types["shuffle"], TensorType(dtype, [1, 4, 2, 2], quant: quant))
+            var rng = SeededRandom(seed: 3)
+            let input = dtype == .f32 ? rng.uniformTensor([1, 4, 4, 4]) : Tensor(shape: [1, 4, 4, 4], storage: dtype == .i8 ? .i8((0..<64).map { Int8($0 - 32) }) : .u8((0..<64).map { UInt8($0 * 3) }), quant: quant)
+            let out = try Evaluator(g).run(["input": input])["shuffle"]!
+            XCTAssertEqual(out.dtype, dtype)
+            XCTAssertEqual(out.quant, quant)
+        }
+    }
+}

@@ -1,9 +1,11 @@
 import KilnTensor
 
 extension Reference {
-    /// Max pooling; padded cells never win (they read as -inf).
+    /// Max pooling; padded cells never win (they read as -inf). Works for f32, i8 and u8
+    /// (max commutes with the affine map, so quantized tensors keep their parameters).
     public static func maxPool2d(_ x: Tensor, geometry g: Pool2dGeometry, layout: Layout) -> Tensor {
-        pool(x, g, layout, initial: -Float.infinity, combine: max) { acc, _, _ in acc }
+        if x.dtype != .f32 { return byteExact([x]) { maxPool2d($0[0], geometry: g, layout: layout) } }
+        return pool(x, g, layout, initial: -Float.infinity, combine: max) { acc, _, _ in acc }
     }
 
     /// Average pooling. The divisor is the number of real cells in the window, or with
