@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(
             name: "KilnQuantTests", dependencies: ["KilnQuant", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
+            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnQuant"],
             exclude: ["Snapshots"]),
         .testTarget(
             name: "KilnONNXTests",

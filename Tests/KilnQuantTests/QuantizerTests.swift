@@ -230,6 +230,7 @@ final class QuantizerTests: XCTestCase {
             XCTAssertTrue(op.int8As != nil || !(op.floatReason ?? "").isEmpty, op.node)
         }
         XCTAssertEqual(model.report.floatOps.map(\.node), [])
+        XCTAssertEqual(model.graph.parameterCount, prepared.parameterCount, "parameters behind dequantize nodes count")
         let forms = Dictionary(uniqueKeysWithValues: model.report.ops.map { ($0.node, $0.int8As!) })
         XCTAssertEqual(forms["dw"], "DEPTHWISE_CONV_2D")
         XCTAssertEqual(forms["split"], "SPLIT_V")
