@@ -62,7 +62,8 @@ let package = Package(
             name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
         .testTarget(
-            name: "KilnQuantTests", dependencies: ["KilnQuant", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
+            name: "KilnQuantTests", dependencies: ["KilnQuant", "KilnModels", "KilnONNX", "KilnTestSupport"],
+            exclude: ["Snapshots"]),
         .testTarget(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnQuant"],
             exclude: ["Snapshots"]),
