@@ -341,7 +341,7 @@ struct Rewrite {
 
     // MARK: - Emission
 
-    mutating func emit() throws -> QuantizedModel {
+    func emit() throws -> QuantizedModel {
         var e = Emitter(self)
         try e.run()
         return e.finish()
@@ -413,10 +413,12 @@ struct Emitter {
         dequantized[v] = dq
     }
 
-    /// A quantized constant (cached by content) and its dequantize output.
-    mutating func quantizedConstant(_ c: String, _ tensor: Tensor) -> String {
-        let key = "\(c)\u{1}\(tensor.quant!)\u{1}\(tensor.hashValue)"
-        if let hit = constantCache[key], constants[hit.name] == tensor { return hit.dq }
+    /// The quantized version of constant `c` (its integers are a function of `c` and the
+    /// parameters, which key the cache) and its dequantize output.
+    mutating func quantizedConstant(_ c: String, _ tensor: Tensor) -> (name: String, dq: String) {
+        let q = tensor.quant!
+        let key = "\(c)\u{1}\(q.scale)\u{1}\(q.zeroPoint)\u{1}\(q.axis.map(String.init) ?? "-")"
+        if let hit = constantCache[key] { return hit }
         let name: String
         if !floatConstants.contains(c), constants[c] == nil {
             name = c
@@ -427,7 +429,7 @@ struct Emitter {
         let dq = fresh("\(c).dq")
         nodes.append(Node(name: fresh("\(c).dequantize"), op: .dequantize, inputs: [name], outputs: [dq]))
         constantCache[key] = (name, dq)
-        return dq
+        return (name, dq)
     }
 
     mutating func run() throws {
@@ -477,6 +479,7 @@ struct Emitter {
         var requantized = [String]()
         var inputScale: Float = 0
         var weightInfo: WeightReport?
+        var weightParams: QuantParams?
         for (i, role) in form.operands.enumerated() {
             let v = node.inputs[i]
             switch role {
@@ -485,7 +488,7 @@ struct Emitter {
                     ins.append(requantize(v, to: r.params[key]!))
                     requantized.append(v)
                 } else if let c = r.g.constants[v] {
-                    ins.append(quantizedConstant(v, Reference.quantize(c, params: r.params[v]!, dtype: .i8)))
+                    ins.append(quantizedConstant(v, Reference.quantize(c, params: r.params[v]!, dtype: .i8)).dq)
                 } else {
                     ins.append(dequantized[v]!)
                 }
@@ -499,7 +502,9 @@ struct Emitter {
                     (scales, adjusted) = ParameterChoice.fitBias(b.floats, inputScale: inputScale, weightScales: scales)
                 }
                 let q = ParameterChoice.quantizeWeight(w, scales: scales, perChannel: perChannel)
-                ins.append(quantizedConstant(v, q))
+                let quantized = quantizedConstant(v, q)
+                ins.append(quantized.dq)
+                weightParams = constants[quantized.name]!.quant!
                 let channels = perChannel ? w.shape[0] : 1
                 let inner = w.elementCount / max(w.shape[0], 1)
                 let wf = w.floats
@@ -513,10 +518,10 @@ struct Emitter {
                 }
             case .bias:
                 let b = r.g.constants[v]!
-                // The weight's parameters were just chosen (position 1).
-                let wq = constants[constantName(ofDequantized: ins[1])]!.quant!
+                // The weight's parameters were chosen at position 1.
+                let wq = weightParams!
                 let scales = ParameterChoice.biasScales(inputScale: inputScale, weightScales: wq.scale)
-                ins.append(quantizedConstant(v, ParameterChoice.quantizeBias(b, scales: scales, perChannel: wq.isPerChannel)))
+                ins.append(quantizedConstant(v, ParameterChoice.quantizeBias(b, scales: scales, perChannel: wq.isPerChannel)).dq)
             }
         }
         var outs = [String]()
@@ -561,11 +566,6 @@ struct Emitter {
         requantizeCache[key] = dq
         requantizeNames.append(node)
         return dq
-    }
-
-    /// The constant behind a dequantize output emitted by ``quantizedConstant(_:_:)``.
-    func constantName(ofDequantized dq: String) -> String {
-        nodes.last { $0.outputs == [dq] }!.inputs[0]
     }
 
     mutating func report(_ k: Int, _ node: Node, int8As: String?, weight: WeightReport?, requantized: [String]) {
