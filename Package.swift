@@ -20,8 +20,12 @@ let package = Package(
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
         .library(name: "KilnONNX", targets: ["KilnONNX"]),
+        .library(name: "KilnImage", targets: ["KilnImage"]),
+        .library(name: "KilnTFLiteSchema", targets: ["KilnTFLiteSchema"]),
+        .library(name: "KilnTFLite", targets: ["KilnTFLite"]),
         .library(name: "KilnQuant", targets: ["KilnQuant"]),
         .executable(name: "kiln", targets: ["kiln"]),
+        .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,15 +40,31 @@ let package = Package(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
         .target(name: "KilnONNX", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "CKilnONNXProto"]),
+        // Decoding, transforms, datasets and loaders. Optimised in every configuration: its pixel
+        // loops (resize, warps, colour) would make tests crawl unoptimised; it keeps its bounds checks.
+        .target(
+            name: "KilnImage", dependencies: ["KilnTensor", "CKilnTurboJPEG", "CKilnPNG", "CKilnZlib"],
+            swiftSettings: optimizedFlags),
+        .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
+        .target(name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
         .target(name: "KilnQuant", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph"]),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnQuant",
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnTFLite", "KilnTFLiteSchema", "KilnImage",
+                "KilnQuant",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        .executableTarget(
+            name: "ImagePreprocessingBench", dependencies: ["KilnImage", "KilnTensor"],
+            path: "Benchmarks/ImagePreprocessing"),
+
+        .executableTarget(
+            name: "tflite-read-bench", dependencies: ["KilnTFLiteSchema", "CKilnTFLiteSchema"],
+            path: "Benchmarks/TFLiteRead"),
 
         // MARK: - Implementation details
         /// libprotobuf-c, the runtime of the protoc-c generated ONNX code.
@@ -53,6 +73,13 @@ let package = Package(
             providers: [.apt(["libprotobuf-c-dev"])]),
         /// protoc-c output for Kiln's ONNX schema subset (scripts/regenerate-onnx-proto.sh).
         .target(name: "CKilnONNXProto", dependencies: ["CProtobufC"], exclude: ["onnx.proto"]),
+        .systemLibrary(name: "CKilnTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CKilnPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CKilnZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // flatc's C++ output for Kiln's TFLite schema subset behind a pure C header; the
+        // flatbuffers Builder and Verifier are header-only (libflatbuffers-dev): nothing to link.
+        .target(
+            name: "CKilnTFLiteSchema", exclude: ["schema"], cxxSettings: [.unsafeFlags(["-O2", "-std=c++17"])]),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
@@ -61,11 +88,20 @@ let package = Package(
         .testTarget(
             name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
+        .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),
         .testTarget(
             name: "KilnQuantTests", dependencies: ["KilnQuant", "KilnModels", "KilnONNX", "KilnTestSupport"],
             exclude: ["Snapshots"]),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnQuant"],
+            name: "KilnCLITests",
+            dependencies: [
+                "kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTFLite", "KilnTFLiteSchema", "KilnQuant",
+            ],
+            exclude: ["Snapshots"]),
+        .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
+        .testTarget(
+            name: "KilnTFLiteTests",
+            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnTestSupport"],
             exclude: ["Snapshots"]),
         .testTarget(
             name: "KilnONNXTests",

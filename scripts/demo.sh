@@ -30,7 +30,13 @@ for recipe in Models/*.yaml; do
     printf '| %-36s | %10s | %13s | %12s | %14s |\n' "$name" "$params" "$macs" "$bytes" "$nodes ($folded)"
 done
 
+step "Every recipe exported to TFLite ($OUT/<recipe>.tflite): file size and its split"
+for recipe in Models/*.yaml; do
+    name=$(basename "$recipe" .yaml)
+    "$KILN" export "$OUT/$name.kiln" --format tflite -o "$OUT/$name.tflite" | sed -n 1,4p
+done
+
 step "The two-headed document/screen model (Models/documents-two-heads-256.yaml), last lines of its dump"
 tail -4 "$OUT/documents-two-heads-256.txt"
 echo
-echo "Full dumps, JSON and .kiln files are in $OUT/."
+echo "Full dumps, JSON, .kiln and .tflite files are in $OUT/."

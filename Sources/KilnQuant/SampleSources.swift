@@ -99,7 +99,7 @@ public struct NumPySamples: SampleSource {
         }
         files = names.filter { $0.hasSuffix(".npy") }.sorted().map { "\(directory)/\($0)" }
         guard !files.isEmpty else {
-            throw QuantizationError("\(directory): no .npy files (calibration from images needs the data pipeline, KilnImage)")
+            throw QuantizationError("\(directory): no .npy files")
         }
         guard graph.inputs.count == 1 else {
             throw QuantizationError(

@@ -2,60 +2,74 @@ import ArgumentParser
 import Foundation
 import KilnGraph
 
-/// The file formats `kiln export` writes. Each format's code lives in its own file
-/// (`ExportONNX.swift`, ...); this command only dispatches.
-enum ExportFormat: String, CaseIterable, ExpressibleByArgument {
-    case onnx
-
-    /// Writes `graph` to `path` in this format; returns the file size in bytes.
-    func write(_ graph: Graph, to path: String, settings: ExportSettings) throws -> Int {
-        switch self {
-        case .onnx: return try ONNXExportCommand.write(graph, to: path, settings: settings)
-        }
-    }
-}
-
-/// Export settings given on the command line; each format uses the ones that apply to it.
-struct ExportSettings {
-    var keepBatchNorm: Bool
-    var dynamicBatch: Bool
-}
-
 extension Kiln {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a model in a deployment format (ONNX).",
+            abstract: "Write a model in a deployment format (ONNX or TFLite) and report its size.",
             discussion: """
-                The model is legalized first (dropout removed, batch norm folded unless kept), then written one op at a time; heads, class names and preprocessing go into the file's metadata. The file is written to a temporary name and renamed into place.
+                The model runs the deployment passes first (drop dropout, fold batch norm unless \
+                kept, fuse activations), then is written one op at a time. Outputs are one per \
+                head, named after the head, in the model's order; heads, class names and \
+                preprocessing go into the file's metadata. Files are written to a temporary name \
+                and renamed into place.
 
                 Examples:
+                  kiln export Models/documents-two-heads-256.yaml --format tflite \\
+                      -o runs/doc2.tflite
                   kiln export Models/documents-two-heads-256.yaml \\
                       --format onnx -o runs/doc2.onnx
+                  kiln export runs/doc2.kiln --format tflite --with-softmax \\
+                      -o runs/doc2-probs.tflite
                   kiln export --arch resnet18 --heads tags:20:sigmoid \\
                       --format onnx -o runs/tags.onnx --dynamic-batch
-                  kiln export runs/doc2.kiln --format onnx -o runs/doc2-bn.onnx \\
-                      --keep-batchnorm
+                  kiln export Models/documents-two-heads-256.yaml --format tflite \\
+                      -o runs/doc2.tflite --compare runs/doc3.tflite
                 """)
+
+        /// The formats `kiln export` writes; each format's code lives in its own file
+        /// (`Export+ONNX.swift`, `Export+TFLite.swift`).
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case onnx, tflite
+        }
 
         @OptionGroup var source: ModelOptions
 
-        @Option(help: "Output format: \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
-        var format: ExportFormat
+        @Option(help: "Output format: \(Format.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var format: Format
 
-        @Option(name: .shortAndLong, help: "The file to write.")
+        @Option(name: [.short, .customLong("output")], help: "The file to write (written atomically).")
         var output: String
 
-        @Flag(name: .customLong("keep-batchnorm"), help: "Keep batch norms as their own nodes instead of folding them into convs.")
+        @Flag(help: "TFLite: append softmax (softmax heads) or sigmoid (sigmoid heads): the outputs become probabilities.")
+        var withSoftmax = false
+
+        @Option(help: "TFLite: another exported file to compare sizes with (e.g. the model before adding a head).")
+        var compare: String?
+
+        @Flag(name: .customLong("keep-batchnorm"), help: "ONNX: keep batch norms as their own nodes instead of folding them into convs.")
         var keepBatchNorm = false
 
-        @Flag(help: "Make the batch dimension of inputs and outputs symbolic ('batch').")
+        @Flag(help: "ONNX: make the batch dimension of inputs and outputs symbolic ('batch').")
         var dynamicBatch = false
+
+        @Flag(help: "Print the size report as JSON.")
+        var json = false
+
+        func validate() throws {
+            if format != .tflite && (withSoftmax || compare != nil) {
+                throw ValidationError("--with-softmax and --compare apply to --format tflite")
+            }
+            if format != .onnx && (keepBatchNorm || dynamicBatch) {
+                throw ValidationError("--keep-batchnorm and --dynamic-batch apply to --format onnx")
+            }
+        }
 
         func run() throws {
             let graph = try source.load()
-            let size = try format.write(
-                graph, to: output, settings: ExportSettings(keepBatchNorm: keepBatchNorm, dynamicBatch: dynamicBatch))
-            print("wrote \(output) (\(grouped(size)) bytes)")
+            switch format {
+            case .onnx: try exportONNX(graph)
+            case .tflite: try exportTFLite(graph)
+            }
         }
     }
 }

@@ -2,11 +2,13 @@ import ArgumentParser
 import Foundation
 import KilnGraph
 import KilnModels
+import KilnONNX
+import KilnTFLite
 
 /// Where a command's model comes from: a file (`.kiln`, or a recipe `.yaml` whose `model:`
 /// section is built from the zoo) or a zoo architecture given with `--arch`.
 struct ModelOptions: ParsableArguments {
-    @Argument(help: "A .kiln model or a recipe (.yaml) to build from the zoo.")
+    @Argument(help: "A .kiln, .onnx or .tflite model, or a recipe (.yaml) to build from the zoo.")
     var model: String?
 
     @Option(help: "Build a zoo architecture instead: \(Architecture.knownNames).")
@@ -63,6 +65,11 @@ struct ModelOptions: ParsableArguments {
                 var spec = try ModelSpec.load(recipe: URL(fileURLWithPath: path))
                 if let batch { spec.batch = batch }
                 graph = try Zoo.build(spec)
+            } else if path.hasSuffix(".tflite") {
+                graph = try TFLiteImporter.read(path)
+                if let batch { graph = try graph.withBatchSize(batch) }
+            } else if path.hasSuffix(".onnx") {
+                graph = try ONNXFile.read(path, options: ONNXImportOptions(batch: batch ?? 1))
             } else {
                 graph = try KilnFile.read(path)
                 if let batch { graph = try graph.withBatchSize(batch) }

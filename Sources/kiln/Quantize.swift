@@ -18,12 +18,13 @@ extension Kiln {
             discussion: """
                 The model runs in float on the calibration samples (after the inference passes: dropout removed, batch norm folded, activations fused); an observer per value records its range; then every op with an int8 form is rewritten per the TFLite int8 specification (int8 asymmetric activations, symmetric per-channel weights, int32 biases, shared and fixed scales) as dequantize → op → quantize. Ops without an int8 form stay float and are named in the report. --calibration random uses random inputs: fine for latency work, but the model's accuracy is then not meaningful.
 
-                --calibration takes `random`, or a directory of .npy files (float32 model inputs, or uint8 images normalised with the model's preprocessing). A saved table (--table) makes the same model again with --use-table.
+                --calibration takes `random`; a folder of images (.jpg, .jpeg, .png, searched recursively, e.g. an ImageFolder) or a CSV whose rows name image files (paths relative to the CSV), decoded and preprocessed as the model's metadata says; or a folder of .npy files (float32 model inputs, or uint8 images normalised with the model's preprocessing). With more images than --samples, evenly spaced ones are used. A saved table (--table) makes the same model again with --use-table.
 
                 Examples:
                   kiln quantize --arch shufflenet_v2_x0_5 --heads doc:3 --input 256 \\
                       --calibration random --samples 8 -o runs/doc-int8.kiln
-                  kiln quantize runs/doc.kiln --calibration runs/calib-npy --samples 200 \\
+                  kiln quantize runs/doc.kiln \\
+                      --calibration runs/data/documents/train.csv --samples 200 \\
                       --observer percentile --percentile 99.99 --table runs/doc.calib.json \\
                       -o runs/doc-int8.kiln --report
                   kiln quantize runs/doc.kiln --use-table runs/doc.calib.json \\
@@ -32,7 +33,10 @@ extension Kiln {
 
         @OptionGroup var source: ModelOptions
 
-        @Option(help: ArgumentHelp("Calibration samples: random, or a directory of .npy files.", valueName: "random|DIR"))
+        @Option(
+            help: ArgumentHelp(
+                "Calibration samples: random, a folder of images or of .npy files, or a CSV of image paths.",
+                valueName: "random|DIR|CSV"))
         var calibration: String?
 
         @Option(help: "How many calibration samples to use.")
@@ -84,7 +88,7 @@ extension Kiln {
 
         func validate() throws {
             if calibration == nil && useTable == nil {
-                throw ValidationError("give --calibration random|DIR, or --use-table TABLE.json")
+                throw ValidationError("give --calibration random|DIR|CSV, or --use-table TABLE.json")
             }
             if table != nil && useTable != nil { throw ValidationError("give --table or --use-table, not both") }
             if report && calibration == nil {
@@ -121,24 +125,20 @@ extension Kiln {
             FileHandle.standardError.write(Data("\(saved)\n".utf8))
         }
 
-        /// The sample source `--calibration` names.
+        /// The sample source `--calibration` names: random inputs, a directory of .npy files, or
+        /// images (a folder searched recursively, or a CSV naming image files).
         static func samples(_ spec: String, for graph: Graph, seed: UInt64) throws -> SampleSource {
             if spec == "random" { return RandomSamples(for: graph, seed: seed) }
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: spec, isDirectory: &isDirectory) else {
-                throw CLIError("\(spec): no such file or directory (--calibration takes random or a directory of .npy files)")
+                throw CLIError("\(spec): no such file or directory (--calibration takes random, a folder or a CSV)")
             }
-            let imageCalibration =
-                "image calibration needs the data pipeline (KilnImage), which this build does not have yet; "
-                + "give a directory of .npy files (model inputs) or random"
-            guard isDirectory.boolValue else {
-                throw CLIError("\(spec): \(imageCalibration)")
+            if isDirectory.boolValue, let names = try? FileManager.default.contentsOfDirectory(atPath: spec),
+                names.contains(where: { $0.hasSuffix(".npy") })
+            {
+                return try NumPySamples(directory: spec, for: graph)
             }
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: spec)) ?? []
-            if !names.contains(where: { $0.hasSuffix(".npy") }) {
-                throw CLIError("\(spec): no .npy files; \(imageCalibration)")
-            }
-            return try NumPySamples(directory: spec, for: graph)
+            return try ImageSamples(spec, for: graph)
         }
     }
 }

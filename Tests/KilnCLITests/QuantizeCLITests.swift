@@ -82,9 +82,24 @@ final class QuantizeCLITests: XCTestCase {
         XCTAssertFalse(r.stdout.contains("WARNING"), r.stdout)
     }
 
+    func testImageCalibrationFromAFolderAndACSV() throws {
+        let data = dir.appendingPathComponent("documents").path
+        try kiln(["data", "synthetic-documents", "--out", data, "--count", "12", "--size", "48"])
+        let fromCSV = try kiln(["quantize"] + tiny + ["--calibration", "\(data)/train.csv", "--samples", "4", "--report", "-o", path("a.kiln")])
+        XCTAssertTrue(fromCSV.stdout.contains("calibration: 4 samples, 10 images from \(data)/train.csv, observer minmax"), fromCSV.stdout)
+        XCTAssertFalse(fromCSV.stdout.contains("WARNING"), fromCSV.stdout)
+        let fromFolder = try kiln(["quantize"] + tiny + ["--calibration", data, "--samples", "3", "-o", path("b.kiln")])
+        XCTAssertTrue(fromFolder.stdout.contains("calibration: 3 samples, 12 images from \(data), observer minmax"), fromFolder.stdout)
+        _ = try QDQGraph(checking: try KilnFile.read(path("b.kiln")))
+        // A corrupt image is named.
+        try Data("not a jpeg".utf8).write(to: URL(fileURLWithPath: "\(data)/images/00000.jpg"))
+        let bad = try kiln(["quantize"] + tiny + ["--calibration", data, "--samples", "12", "-o", path("c.kiln")], status: 1)
+        XCTAssertTrue(bad.stderr.contains("images/00000.jpg"), bad.stderr)
+    }
+
     func testErrorsAndUsage() throws {
         let out = path("q.kiln")
-        XCTAssertTrue(try kiln(["quantize"] + tiny + ["-o", out], status: 2).stderr.contains("give --calibration random|DIR, or --use-table"))
+        XCTAssertTrue(try kiln(["quantize"] + tiny + ["-o", out], status: 2).stderr.contains("give --calibration random|DIR|CSV, or --use-table"))
         XCTAssertTrue(try kiln(["quantize"] + tiny + ["--calibration", "random", "--table", "a", "--use-table", "b", "-o", out], status: 2).stderr.contains("not both"))
         XCTAssertTrue(try kiln(["quantize"] + tiny + ["--calibration", "random", "--observer", "kl", "-o", out], status: 2).stderr.contains("kl"))
         XCTAssertTrue(try kiln(["quantize"] + tiny + ["--calibration", "random", "--observer", "percentile", "--percentile", "20", "-o", out], status: 2).stderr.contains("percentile 20.0 must be in (50, 100]"))
@@ -92,8 +107,10 @@ final class QuantizeCLITests: XCTestCase {
         let csv = path("images.csv")
         try "a.jpg,0\n".write(toFile: csv, atomically: true, encoding: .utf8)
         let image = try kiln(["quantize"] + tiny + ["--calibration", csv, "-o", out], status: 1)
-        XCTAssertTrue(image.stderr.contains("\(csv): image calibration needs the data pipeline"), image.stderr)
-        XCTAssertTrue(try kiln(["quantize"] + tiny + ["--calibration", dir.path, "-o", out], status: 1).stderr.contains("no .npy files"))
+        XCTAssertTrue(image.stderr.contains(path("a.jpg")), image.stderr)
+        try "path,label\nnotes.txt,0\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        XCTAssertTrue(try kiln(["quantize"] + tiny + ["--calibration", csv, "-o", out], status: 1).stderr.contains("\(csv):2: no image file"))
+        XCTAssertTrue(try kiln(["quantize"] + tiny + ["--calibration", dir.path, "-o", out], status: 1).stderr.contains("no .jpg, .jpeg or .png images"))
         XCTAssertTrue(try kiln(["quantize"] + tiny + ["--calibration", path("nowhere"), "-o", out], status: 1).stderr.contains("no such file or directory"))
         let badTable = path("bad.json")
         try "{}".write(toFile: badTable, atomically: true, encoding: .utf8)

@@ -1,0 +1,126 @@
+import Foundation
+import KilnGraph
+import KilnTFLiteSchema
+import KilnTensor
+
+/// A graph that cannot be written as TFLite, or a failure while writing; names the node.
+public struct TFLiteExportError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+
+    static func node(_ node: Node, _ problem: String) -> TFLiteExportError {
+        TFLiteExportError("node '\(node.name)' (\(node.op.kind.rawValue)): \(problem)")
+    }
+}
+
+/// How ``TFLiteExporter`` writes a model.
+public struct TFLiteExportOptions: Sendable, Hashable {
+    /// Append SOFTMAX to each softmax head and LOGISTIC to each sigmoid head, so the outputs are
+    /// probabilities (the metadata records it; import removes them again).
+    public var withHeadActivations: Bool
+    /// The model description; nil = `Kiln export of <graph name>`.
+    public var description: String?
+
+    public init(withHeadActivations: Bool = false, description: String? = nil) {
+        self.withHeadActivations = withHeadActivations
+        self.description = description
+    }
+}
+
+/// What an export produced: the file's bytes and how they split.
+public struct TFLiteExportResult: Sendable {
+    public var bytes: [UInt8]
+    /// Bytes of constant tensor data (weights, biases, shape and axis operands).
+    public var weightBytes: Int
+    /// Bytes of metadata buffers (Kiln's JSON).
+    public var metadataBytes: Int
+    /// The rest: tables, names, alignment.
+    public var graphBytes: Int { bytes.count - weightBytes - metadataBytes }
+    public var operatorCount: Int
+    public var tensorCount: Int
+    /// The graph that was serialized (inference passes run, NHWC), for reports and tests.
+    public var legalized: Graph
+}
+
+/// Kiln's own metadata entry `kiln.tflite`: how the file relates to the Kiln graph it came
+/// from. Stored as JSON next to `kiln.model` (the ``ModelMetadata``: heads, class names,
+/// preprocessing).
+struct KilnTFLiteInfo: Codable, Equatable {
+    var formatVersion: Int = 1
+    /// Activation layout of the model's 4-D tensors.
+    var layout: String = "nhwc"
+    /// True when SOFTMAX/LOGISTIC were appended to the heads (outputs are probabilities).
+    var headActivations: Bool
+    /// For each operator, the Kiln node(s) it came from (an operator lowered from several nodes,
+    /// such as ADD with a fused ReLU, lists them in order).
+    var operators: [[String]]
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion = "format_version", layout, headActivations = "head_activations", operators
+    }
+
+    static let entryName = "kiln.tflite"
+    static let modelEntryName = "kiln.model"
+}
+
+/// Writes Kiln graphs as TFLite files (schema version 3, float32).
+///
+/// Legalize, then serialize: the inference passes (``PassPipeline/inference``) and
+/// `ConvertLayout(to: .nhwc, convertInputs: true)` turn the graph into TFLite's form (NHWC
+/// input, NHWC activations), then each node is lowered one-to-one (a few become a short fixed
+/// sequence: silu = LOGISTIC + MUL, channel shuffle = RESHAPE + TRANSPOSE + RESHAPE, padding
+/// that SAME cannot express = PAD + VALID). The file has one output per head, named after the
+/// head and in the graph's order, a SignatureDef `serving_default` with the same names, and
+/// Kiln's metadata (`kiln.model`, `kiln.tflite`).
+public enum TFLiteExporter {
+    /// The signature key Kiln writes.
+    public static let signatureKey = "serving_default"
+
+    /// Legalizes `graph` and writes it; throws naming the first node TFLite cannot express.
+    public static func export(_ graph: Graph, options: TFLiteExportOptions = TFLiteExportOptions()) throws
+        -> TFLiteExportResult
+    {
+        var g = try legalize(graph)
+        if options.withHeadActivations { g = try appendHeadActivations(g) }
+        var lowering = try Lowering(graph: g)
+        try lowering.lowerAll()
+        return try lowering.finish(options: options)
+    }
+
+    /// Exports and writes the file atomically.
+    @discardableResult
+    public static func write(_ graph: Graph, to path: String, options: TFLiteExportOptions = TFLiteExportOptions())
+        throws -> TFLiteExportResult
+    {
+        let result = try export(graph, options: options)
+        try FileIO.writeAtomically(result.bytes, to: path)
+        return result
+    }
+
+    /// The graph in TFLite's form: inference passes, then NHWC with NHWC inputs.
+    public static func legalize(_ graph: Graph) throws -> Graph {
+        let g = try PassPipeline.inference.run(graph)
+        return try PassPipeline([ConvertLayout(to: .nhwc, convertInputs: true)]).run(g)
+    }
+
+    /// Adds softmax (softmax heads) or sigmoid (sigmoid heads) after every head output; the
+    /// output keeps the head's name and the logits become `<head>.logits`.
+    static func appendHeadActivations(_ graph: Graph) throws -> Graph {
+        var g = graph
+        for (k, out) in graph.outputs.enumerated() {
+            let kind = k < g.metadata.heads.count ? g.metadata.heads[k].kind : .softmax
+            guard let p = g.producers[out] else {
+                throw TFLiteExportError("output '\(out)' is not computed by a node; cannot append its activation")
+            }
+            let logits = g.uniqueName("\(out).logits")
+            g.nodes[p].outputs = g.nodes[p].outputs.map { $0 == out ? logits : $0 }
+            for n in g.nodes.indices where n != p {
+                g.nodes[n].inputs = g.nodes[n].inputs.map { $0 == out ? logits : $0 }
+            }
+            let op: Op = kind == .sigmoid ? .sigmoid : .softmax(axis: -1)
+            g.nodes.append(Node(name: g.uniqueName("\(out).probabilities"), op: op, inputs: [logits], outputs: [out]))
+        }
+        try g.verify()
+        return g
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import KilnGraph
+import KilnTFLite
+import KilnTFLiteSchema
+import KilnTestSupport
+import XCTest
+
+/// `kiln export --format tflite`, run as a user would.
+final class ExportTFLiteTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-export-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    @discardableResult
+    func kiln(_ args: String..., status expected: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws
+        -> ProcessResult
+    {
+        let r = try runProcess(kilnExecutable, args, currentDirectory: repositoryRoot)
+        XCTAssertEqual(r.status, expected, "kiln \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
+        return r
+    }
+
+    func testHelpIsStable() throws {
+        assertSnapshot(try kiln("export", "--help").stdout, named: "kiln-export.help.txt")
+    }
+
+    /// The README's command: the two-headed document model, with its size report.
+    func testExportPrintsTheSizeSplit() throws {
+        let path = dir.appendingPathComponent("doc2.tflite").path
+        let out = try kiln("export", "Models/documents-two-heads-256.yaml", "--format", "tflite", "-o", path).stdout
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        let lines = out.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "wrote \(path): \(grouped(size)) bytes (TFLite, float32)")
+        XCTAssertTrue(lines[1].hasPrefix("  weights   2,159,304 bytes  98.1%  constant tensors"), lines[1])
+        XCTAssertTrue(lines[2].hasPrefix("  graph "), lines[2])
+        XCTAssertTrue(lines[3].hasPrefix("  metadata "), lines[3])
+        XCTAssertEqual(lines[4], "outputs (logits): screen [1,2], not_document [1,2]")
+        let file = try TFLiteModelFile(contentsOf: path)
+        XCTAssertEqual(file.model.signature("serving_default")?.outputs.map(\.name), ["screen", "not_document"])
+        // The exported file is also a model `kiln inspect` reads (through the importer).
+        let summary = try kiln("inspect", path, "--summary").stdout
+        let folded = try kiln("inspect", "Models/documents-two-heads-256.yaml", "--passes", "inference", "--summary").stdout
+        XCTAssertEqual(summary, folded)
+    }
+
+    /// `--compare` prints what the second head costs: the two-headed model against the
+    /// three-output one.
+    func testCompareShowsTheDeltas() throws {
+        let doc3 = dir.appendingPathComponent("doc3.tflite").path
+        let doc2 = dir.appendingPathComponent("doc2.tflite").path
+        try kiln("export", "Models/documents-three-outputs-256.yaml", "--format", "tflite", "-o", doc3)
+        let out = try kiln(
+            "export", "Models/documents-two-heads-256.yaml", "--format", "tflite", "-o", doc2, "--compare", doc3
+        ).stdout
+        let a = TFLiteSizeReport(try TFLiteModelFile(contentsOf: doc2).model)
+        let b = TFLiteSizeReport(try TFLiteModelFile(contentsOf: doc3).model)
+        XCTAssertTrue(out.contains("compared with \(doc3) (\(grouped(b.fileBytes)) bytes):\n"), out)
+        XCTAssertTrue(out.contains("  file      +\(grouped(a.fileBytes - b.fileBytes)) bytes\n"), out)
+        XCTAssertTrue(out.contains("  weights   +\(grouped(a.weightBytes - b.weightBytes)) bytes\n"), out)
+        XCTAssertTrue(out.contains("  operators +4, tensors +10\n"), out)
+        let json = try kiln(
+            "export", "Models/documents-two-heads-256.yaml", "--format", "tflite", "-o", doc2, "--compare", doc3, "--json"
+        ).stdout
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        let delta = object["delta"] as! [String: Int]
+        XCTAssertEqual(delta["bytes"], a.fileBytes - b.fileBytes)
+        XCTAssertEqual(delta["operators"], 4)
+        XCTAssertTrue(try kiln("export", "--arch", "tiny", "--input", "32", "--format", "tflite", "-o", doc2, "--compare", "nowhere.tflite", status: 1).stderr.contains("nowhere.tflite: cannot open"))
+    }
+
+    func testJSONReportAndProbabilities() throws {
+        let path = dir.appendingPathComponent("tiny.tflite").path
+        let out = try kiln(
+            "export", "--arch", "tiny", "--heads", "a:3,b:2:sigmoid", "--input", "32", "--format", "tflite", "-o", path,
+            "--with-softmax", "--json"
+        ).stdout
+        let object = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        let bytes = object["bytes"] as! Int
+        XCTAssertEqual(bytes, try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        XCTAssertEqual(
+            bytes, (object["weight_bytes"] as! Int) + (object["graph_bytes"] as! Int) + (object["metadata_bytes"] as! Int))
+        XCTAssertEqual(object["output_kind"] as? String, "probabilities")
+        XCTAssertEqual(object["path"] as? String, path)
+        let ops = try TFLiteModelFile(contentsOf: path).model.subgraphs[0].operators
+        XCTAssertEqual(ops.suffix(2).map(\.builtinCode), [.softmax, .logistic])
+    }
+
+    func testErrors() throws {
+        XCTAssertTrue(try kiln("export", "--arch", "tiny", "-o", "x.tflite", status: 2).stderr.contains("--format"))
+        XCTAssertTrue(
+            try kiln("export", "--arch", "tiny", "--format", "pdf", "-o", "x.pdf", status: 2).stderr.contains("pdf"))
+        let missing = dir.appendingPathComponent("no/such/dir/m.tflite").path
+        let r = try kiln("export", "--arch", "tiny", "--input", "32", "--format", "tflite", "-o", missing, status: 1)
+        XCTAssertTrue(r.stderr.contains(missing), r.stderr)
+        // A corrupt .tflite given as the model is named in the error.
+        let bad = dir.appendingPathComponent("bad.tflite").path
+        try Data("TFL3 is not enough".utf8).write(to: URL(fileURLWithPath: bad))
+        let e = try kiln("export", bad, "--format", "tflite", "-o", dir.appendingPathComponent("o.tflite").path, status: 1)
+        XCTAssertTrue(e.stderr.contains("\(bad): not a TFLite model"), e.stderr)
+    }
+}
