@@ -33,4 +33,17 @@ final class LayoutTests: XCTestCase {
             assertClose(try Evaluator(direct).run(nhwcInput)["a"]!, reference, atol: 1e-6, rtol: 0, "\(arch)")
         }
     }
+
+    /// Graphs whose NHWC form needs transposes inside (the kitchen sink's reshape/transpose tail)
+    /// or an int8 constant operand: calibrate and quantize the NHWC graph itself.
+    func testKitchenSinkInNHWCQuantizesWithTheTransposesAsInt8Ops() throws {
+        let g = try kitchenSinkGraph(batch: 1)
+        let nhwc = try PassPipeline([ConvertLayout(to: .nhwc, convertInputs: true)]).run(try Quantizer.prepare(g))
+        let model = try quantizeRandomly(nhwc)
+        let view = try QDQGraph(checking: model.graph)
+        XCTAssertEqual(view.floatOps, [])
+        let transposes = view.quantizedOps.filter { $0.form.tflite == "TRANSPOSE" }.map { model.graph.nodes[$0.node].name }
+        XCTAssertFalse(transposes.isEmpty)
+        XCTAssertEqual(model.graph.constants["shift.nhwc"]!.dtype, .i8, "the transposed constant operand is int8")
+    }
 }
