@@ -114,3 +114,14 @@ final class QDQGraphTests: XCTestCase {
         XCTAssertEqual(view.roles[index(g, "se_pool.quantize")], .quantize, "a QUANTIZE of a float op's output")
     }
 }
+
+/// The graph passes keep a quantized graph quantized.
+final class QDQPassTests: XCTestCase {
+    func testDeploymentPassesKeepTheQDQForm() throws {
+        let model = try quantizeRandomly(try kitchenSinkGraph())
+        let before = try QDQGraph(checking: model.graph)
+        let after = try QDQGraph(checking: try PassPipeline.inference.run(model.graph))
+        XCTAssertEqual(after.quantizedOps.count, before.quantizedOps.count)
+        XCTAssertTrue(after.graph.constants.values.contains { $0.dtype == .i8 }, "int8 weights stay int8")
+    }
+}
