@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "KilnImage", targets: ["KilnImage"]),
         .library(name: "KilnTFLiteSchema", targets: ["KilnTFLiteSchema"]),
         .library(name: "KilnTFLite", targets: ["KilnTFLite"]),
+        .library(name: "KilnQuant", targets: ["KilnQuant"]),
         .executable(name: "kiln", targets: ["kiln"]),
         .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
     ],
@@ -48,13 +49,14 @@ let package = Package(
             swiftSettings: optimizedFlags),
         .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
         .target(name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
+        .target(name: "KilnQuant", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph"]),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
                 "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnTFLite", "KilnTFLiteSchema", "KilnImage",
-                "KilnRuntime",
+                "KilnRuntime", "KilnQuant",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -107,9 +109,13 @@ let package = Package(
             exclude: ["Budgets"], swiftSettings: optimizedFlags),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),
         .testTarget(
+            name: "KilnQuantTests", dependencies: ["KilnQuant", "KilnModels", "KilnONNX", "KilnTestSupport"],
+            exclude: ["Snapshots"]),
+        .testTarget(
             name: "KilnCLITests",
             dependencies: [
-                "kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTFLite", "KilnTFLiteSchema", "KilnKernels",
+                "kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTFLite", "KilnTFLiteSchema", "KilnQuant",
+                "KilnKernels",
             ],
             exclude: ["Snapshots"]),
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),

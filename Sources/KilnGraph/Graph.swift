@@ -88,15 +88,27 @@ public struct Graph: Sendable {
         return p
     }
 
-    /// Names of constants that are learned parameters (see ``Op/parameterInputs``).
+    /// Names of constants that are learned parameters (see ``Op/parameterInputs``), read
+    /// directly or, in a quantized graph, through a `dequantize` node.
     public var parameterNames: Set<String> {
         var names = Set<String>()
+        let producers = producers
         for node in nodes {
-            for i in node.op.parameterInputs where i < node.inputs.count && constants[node.inputs[i]] != nil {
-                names.insert(node.inputs[i])
+            for i in node.op.parameterInputs where i < node.inputs.count {
+                if let c = parameterConstant(node.inputs[i], producers: producers) { names.insert(c) }
             }
         }
         return names
+    }
+
+    /// The constant a parameter input reads: the input itself when it is a constant, or the
+    /// constant behind a `dequantize` (int8 weights and int32 biases of a quantized graph).
+    func parameterConstant(_ input: String, producers: [String: Int]) -> String? {
+        if constants[input] != nil { return input }
+        if let p = producers[input], nodes[p].op.kind == .dequantize, constants[nodes[p].inputs[0]] != nil {
+            return nodes[p].inputs[0]
+        }
+        return nil
     }
 
     /// Total number of learned parameters.

@@ -10,16 +10,19 @@ public struct NodeStatistics: Hashable, Sendable {
 
 extension Graph {
     /// Parameters and MACs per node, in node order, given the value types from ``verify()``.
+    /// In a quantized graph a node's parameters are the int8/int32 constants behind the
+    /// dequantize nodes it reads.
     ///
     /// A parameter shared by several nodes is counted at its first reader only, so the sum
     /// equals ``parameterCount``.
     public func statistics(types: [String: TensorType]) -> [NodeStatistics] {
         var counted = Set<String>()
+        let producers = producers
         return nodes.map { node in
             var params = 0
             for i in node.op.parameterInputs where i < node.inputs.count {
-                let name = node.inputs[i]
-                if let c = constants[name], counted.insert(name).inserted { params += c.elementCount }
+                guard let name = parameterConstant(node.inputs[i], producers: producers) else { continue }
+                if counted.insert(name).inserted { params += constants[name]!.elementCount }
             }
             var macs = 0
             switch node.op {

@@ -85,14 +85,14 @@ extension Kiln {
             let runner = ModelRunner(path: model, threads: threads)
             let tensor: Tensor
             if input.hasSuffix(".npy") {
-                tensor = try NumPy.decode(try FileIO.read(input, limit: 1 << 31), source: input)
+                tensor = try NumPy.read(input)
             } else {
                 tensor = try runner.imageTensor(input, size: try parsedSize(), mean: try floats(mean, "--mean"), std: try floats(std, "--std"))
             }
             let outputs = try runner.run(tensor, inputPath: input)
             if let out {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                for o in outputs { try FileIO.writeAtomically(NumPy.encode(o.raw), to: "\(out)/\(o.name).npy") }
+                for o in outputs { try NumPy.write(o.raw, to: "\(out)/\(o.name).npy") }
             }
             if json {
                 let list: [[String: Any]] = outputs.map { o in

@@ -106,7 +106,7 @@ final class RuntimeCLITests: XCTestCase {
             let out = dir.appendingPathComponent("out-\(model.hasSuffix(".kiln") ? "kiln" : "tflite")").path
             try kiln(["run", model, png, "--out", out])
             for head in ["kind", "tags"] {
-                assertClose(try NumPy.decode(try FileIO.read("\(out)/\(head).npy")), expected[head]!, atol: 1e-4, rtol: 0, "\(model) \(head)")
+                assertClose(try NumPy.read("\(out)/\(head).npy"), expected[head]!, atol: 1e-4, rtol: 0, "\(model) \(head)")
             }
         }
         // Overrides are checked against the model; a missing image names the file.
@@ -135,7 +135,7 @@ final class RuntimeCLITests: XCTestCase {
         XCTAssertTrue(text.hasPrefix("kind (softmax, 3 classes): 0 0."), text)
         XCTAssertTrue(text.contains("\ntags (sigmoid, 4 classes): 0 0."), text)
         for head in ["kind", "tags"] {
-            let raw = try NumPy.decode(try FileIO.read("\(out)/\(head).npy"))
+            let raw = try NumPy.read("\(out)/\(head).npy")
             assertClose(raw, expected[head]!, atol: 1e-4, rtol: 0, head)
         }
         // JSON: probabilities that sum to 1 for the softmax head; the same from the .kiln file.
