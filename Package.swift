@@ -45,7 +45,7 @@ let package = Package(
         // Decoding, transforms, datasets and loaders. Optimised in every configuration: its pixel
         // loops (resize, warps, colour) would make tests crawl unoptimised; it keeps its bounds checks.
         .target(
-            name: "KilnImage", dependencies: ["KilnTensor", "CKilnTurboJPEG", "CKilnPNG", "CKilnZlib"],
+            name: "KilnImage", dependencies: ["KilnTensor", "CKilnImageKernels", "CKilnTurboJPEG", "CKilnPNG", "CKilnZlib"],
             swiftSettings: optimizedFlags),
         .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
         .target(name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
@@ -91,6 +91,8 @@ let package = Package(
         // The innermost float loops in C, compiled per instruction set (see its header). Always
         // optimised: tests would otherwise run -O0 kernels.
         .target(name: "CKilnKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // KilnImage's inner loops (fused resample + normalise/quantize), per instruction set.
+        .target(name: "CKilnImageKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),

@@ -1,3 +1,4 @@
+import CKilnImageKernels
 import KilnTensor
 
 /// What a model takes as input: size, channels, how images are brought to that size, the
@@ -125,24 +126,74 @@ extension Image {
     }
 }
 
+/// Borrowed 8-bit pixels: `height` rows of `width` pixels of `channels` interleaved samples,
+/// rows `rowStride` bytes apart. Valid only while the memory's owner (an ``Image``, an
+/// ``ImageDecoder``) keeps it.
+public struct PixelView {
+    public let base: UnsafePointer<UInt8>
+    public let width: Int
+    public let height: Int
+    public let channels: Int
+    public let rowStride: Int
+
+    public init(base: UnsafePointer<UInt8>, width: Int, height: Int, channels: Int, rowStride: Int? = nil) {
+        precondition(width > 0 && height > 0 && (channels == 1 || channels == 3), "pixel view \(width)x\(height)x\(channels)")
+        self.base = base
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.rowStride = rowStride ?? width * channels
+        precondition(self.rowStride >= width * channels, "row stride \(self.rowStride) is shorter than a row")
+    }
+}
+
+extension Image {
+    /// Calls `body` with a view of the pixels.
+    public func withView<R>(_ body: (PixelView) throws -> R) rethrows -> R {
+        try pixels.withUnsafeBufferPointer { p in
+            try body(PixelView(base: p.baseAddress!, width: width, height: height, channels: channels))
+        }
+    }
+}
+
 /// The fused pass from a decoded image to a model's input: resize (and centre crop) in float,
 /// normalise, and write in the model's layout — or quantize straight to int8 — in one pass
 /// over the source, with no 8-bit intermediate image.
 ///
 /// Resize semantics are those of the separate transforms (``InputFormat/transforms``): the same
 /// antialiased bilinear weights, the same crop offsets. The only difference is that the
-/// separate path rounds the resized image to 8 bits before normalising; the fused one does not,
+/// separate path rounds the resized image to 8 bits after each pass; the fused one does not,
 /// so they agree within one 8-bit level (1/255/std) per element (tests bound it).
 ///
-/// A preprocessor caches the resampling weights of the last source size it saw; it is a value
-/// type, so give each thread its own copy.
+/// The inner loops are C compiled per instruction set (CKilnImageKernels): per output row, a
+/// vertical pass over the 8-bit source rows into one float row (contiguous, vectorised), a
+/// horizontal pass over that row, then the per-channel affine map (and rounding, zero point
+/// and clamp for int8) over the output row, vectorised. A grey source feeds RGB inputs
+/// directly; an RGB source for a grey input is converted to luma first (Pillow's "L").
+///
+/// A preprocessor caches the resampling weights of the last source size it saw and its scratch
+/// memory; it is a value type, so give each thread its own copy.
 public struct Preprocessor: Sendable {
     public let format: InputFormat
     private var cachedFor: (width: Int, height: Int)? = nil
-    private var horizontal: ResampleAxis? = nil
-    private var vertical: ResampleAxis? = nil
+    private var horizontal = PackedAxis()
+    private var vertical = PackedAxis()
+    private var columns = 0..<0
+    private var scratch: [Float] = []
+    private let isa: kiln_image_isa
 
-    public init(_ format: InputFormat) { self.format = format }
+    public init(_ format: InputFormat) {
+        self.format = format
+        isa = kiln_image_isa_best()
+    }
+
+    /// A preprocessor whose kernels run with instruction set `isa` (0 portable, 1 AVX2, 2
+    /// AVX-512), for tests comparing them; nil when this CPU cannot run it.
+    init?(_ format: InputFormat, isa: Int) {
+        guard (0...2).contains(isa), kiln_image_isa_supported(kiln_image_isa(rawValue: UInt32(isa))) != 0 else { return nil }
+        self.format = format
+        self.isa = kiln_image_isa(rawValue: UInt32(isa))
+    }
 
     /// Decodes a file at the DCT scale this input allows and runs the fused pass.
     public mutating func tensor(fromFile path: String) throws(ImageError) -> Tensor {
@@ -157,7 +208,8 @@ public struct Preprocessor: Sendable {
     }
 
     /// A `[1, C, H, W]` (or NHWC) int8 tensor: `clamp(round(v / scale) + zeroPoint, -128, 127)`
-    /// of the normalised value `v`, carrying `QuantParams(scale, zeroPoint)`.
+    /// of the normalised value `v` (rounding half away from zero), carrying
+    /// `QuantParams(scale, zeroPoint)`.
     public mutating func int8Tensor(from image: Image, scale: Float, zeroPoint: Int32) -> Tensor {
         var values = [Int8](repeating: 0, count: format.elementCount)
         values.withUnsafeMutableBufferPointer { writeQuantized(image, scale: scale, zeroPoint: zeroPoint, into: $0.baseAddress!) }
@@ -173,107 +225,77 @@ public struct Preprocessor: Sendable {
             converted.writeNormalized(into: out, mean: format.mean, std: format.std, layout: format.layout)
             return
         }
-        let (a, b) = affine(1)
-        run(image) { index, value in out[index] = value * a[index.channel] + b[index.channel] }
+        let source = format.channels == 1 ? image.grey() : image
+        source.withView { write($0, into: out) }
     }
 
     /// Writes one image's int8 input (`format.elementCount` values) at `out`.
     public mutating func writeQuantized(
         _ image: Image, scale: Float, zeroPoint: Int32, into out: UnsafeMutablePointer<Int8>
     ) {
-        precondition(scale > 0, "quantization scale must be positive")
-        let (a, b) = affine(scale)
-        let zp = Float(zeroPoint)
-        run(image) { index, value in
-            let q = (value * a[index.channel] + b[index.channel]).rounded() + zp
-            out[index] = Int8(q < -128 ? -128 : q > 127 ? 127 : q)
-        }
+        let source = format.channels == 1 ? image.grey() : image
+        source.withView { writeQuantized($0, scale: scale, zeroPoint: zeroPoint, into: out) }
     }
 
-    /// Per channel `(a, b)` with `(x / 255 - mean) / std / qscale = a x + b`.
-    private func affine(_ qscale: Float) -> ([Float], [Float]) {
-        let a = format.std.map { 1 / (255 * $0 * qscale) }
-        let b = zip(format.mean, format.std).map { -$0 / ($1 * qscale) }
-        return (a, b)
+    /// Writes the normalised input for borrowed pixels (1 or 3 channels; 3 only for 3-channel
+    /// inputs) at `out`.
+    public mutating func write(_ pixels: PixelView, into out: UnsafeMutablePointer<Float>) {
+        let isa = self.isa
+        withParameters(pixels, qscale: 1) { p, s in kiln_resample_f32(isa, p, s, out) }
     }
 
-    /// Where a value goes: flat index into the output and its channel.
-    struct Index {
-        var flat: Int
-        var channel: Int
+    /// Writes the int8 input for borrowed pixels at `out`: see ``int8Tensor(from:scale:zeroPoint:)``.
+    public mutating func writeQuantized(
+        _ pixels: PixelView, scale: Float, zeroPoint: Int32, into out: UnsafeMutablePointer<Int8>
+    ) {
+        precondition(scale > 0 && scale.isFinite, "quantization scale must be positive")
+        precondition((-128...127).contains(zeroPoint), "int8 zero point \(zeroPoint) is outside -128...127")
+        let isa = self.isa
+        withParameters(pixels, qscale: scale, zeroPoint: zeroPoint) { p, s in kiln_resample_i8(isa, p, s, out) }
     }
 
-    /// Resamples `image` (converted to the format's channels) to the input size in float and
-    /// hands every output value (0...255 scale) with its destination to `emit`.
-    ///
-    /// Vertical pass first, straight from the 8-bit rows into one float row (a contiguous
-    /// multiply-add that vectorises), then the horizontal pass over that row. In exact
-    /// arithmetic the order of the two separable passes does not matter; in float the results
-    /// differ from horizontal-first by rounding only (~1e-5 of a level).
-    private mutating func run(_ source: Image, emit: (Index, Float) -> Void) {
-        let image = format.channels == 3 ? source.rgb() : source.grey()
-        prepare(width: image.width, height: image.height)
-        let h = horizontal!, v = vertical!
-        let c = format.channels, ow = format.width, oh = format.height
-        // Only the input columns the horizontal pass reads.
-        var colLo = Int.max, colHi = 0
-        for x in 0..<ow {
-            colLo = min(colLo, h.start[x])
-            colHi = max(colHi, h.start[x] + h.count[x])
-        }
-        if colLo >= colHi { (colLo, colHi) = (0, 1) }
-        let span = (colHi - colLo) * c
-        let inRow = image.width * c
-        var acc = [Float](repeating: 0, count: span)
-        let hw = h.floatWeights, vw = v.floatWeights
-        let nchw = format.layout == .nchw
-        let plane = oh * ow
-        image.pixels.withUnsafeBufferPointer { src in
-            acc.withUnsafeMutableBufferPointer { a in
-                hw.withUnsafeBufferPointer { kh in
-                    vw.withUnsafeBufferPointer { kv in
-                        h.start.withUnsafeBufferPointer { hs in
-                            h.count.withUnsafeBufferPointer { hc in
-                                let accp = a.baseAddress!
-                                for y in 0..<oh {
-                                    // Vertical: acc = Σ_t w_t · row(start_y + t), columns colLo..<colHi.
-                                    for i in 0..<span { accp[i] = 0 }
-                                    let base = src.baseAddress! + colLo * c
-                                    for t in 0..<v.count[y] {
-                                        let w = kv[y * v.taps + t]
-                                        let row = base + (v.start[y] + t) * inRow
-                                        for i in 0..<span { accp[i] += Float(row[i]) * w }
-                                    }
-                                    // Horizontal: output x = Σ_i w_i · acc(start_x + i).
-                                    for x in 0..<ow {
-                                        let s = hs[x] - colLo, n = hc[x]
-                                        let w = kh.baseAddress! + x * h.taps
-                                        if c == 3 {
-                                            var a0: Float = 0, a1: Float = 0, a2: Float = 0
-                                            var p = accp + s * 3
-                                            for i in 0..<n {
-                                                let wi = w[i]
-                                                a0 += p[0] * wi
-                                                a1 += p[1] * wi
-                                                a2 += p[2] * wi
-                                                p += 3
-                                            }
-                                            let o = nchw ? y * ow + x : (y * ow + x) * 3
-                                            let step = nchw ? plane : 1
-                                            emit(Index(flat: o, channel: 0), a0)
-                                            emit(Index(flat: o + step, channel: 1), a1)
-                                            emit(Index(flat: o + 2 * step, channel: 2), a2)
-                                        } else {
-                                            var a0: Float = 0
-                                            for i in 0..<n { a0 += accp[s + i] * w[i] }
-                                            emit(Index(flat: y * ow + x, channel: 0), a0)
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
+    /// Fills the kernel's parameters for `pixels` (resampling weights cached per source size)
+    /// and calls `body` with them and the scratch memory.
+    private mutating func withParameters(
+        _ pixels: PixelView, qscale: Float, zeroPoint: Int32 = 0,
+        _ body: (UnsafePointer<kiln_resample_params>, UnsafeMutablePointer<Float>) -> Void
+    ) {
+        precondition(
+            pixels.channels == format.channels || (pixels.channels == 1 && format.channels == 3),
+            "a \(pixels.channels)-channel image cannot feed a \(format.channels)-channel input (convert it first)")
+        prepare(width: pixels.width, height: pixels.height)
+        var p = kiln_resample_params()
+        p.src = pixels.base
+        p.src_width = pixels.width
+        p.src_height = pixels.height
+        p.src_stride = pixels.rowStride
+        p.in_channels = pixels.channels
+        p.out_channels = format.channels
+        p.out_width = format.width
+        p.out_height = format.height
+        p.col_begin = columns.lowerBound
+        p.col_end = columns.upperBound
+        p.zero_point = zeroPoint
+        p.planar = format.layout == .nchw ? 1 : 0
+        let c = format.channels
+        withUnsafeMutableBytes(of: &p.scale) { a in
+            withUnsafeMutableBytes(of: &p.shift) { b in
+                for k in 0..<c {
+                    // (x / 255 - mean) / std / qscale = a x + b
+                    a.storeBytes(of: 1 / (255 * format.std[k] * qscale), toByteOffset: 4 * k, as: Float.self)
+                    b.storeBytes(of: -format.mean[k] / (format.std[k] * qscale), toByteOffset: 4 * k, as: Float.self)
                 }
+            }
+        }
+        var probe = p
+        probe.horizontal.taps = horizontal.taps
+        let needed = kiln_resample_scratch_count(&probe)
+        if scratch.count < needed { scratch = [Float](repeating: 0, count: needed) }
+        horizontal.withAxis { h in
+            vertical.withAxis { v in
+                p.horizontal = h
+                p.vertical = v
+                scratch.withUnsafeMutableBufferPointer { s in body(&p, s.baseAddress!) }
             }
         }
     }
@@ -281,26 +303,56 @@ public struct Preprocessor: Sendable {
     /// Computes (or reuses) the resampling weights for a source size.
     private mutating func prepare(width: Int, height: Int) {
         if let cached = cachedFor, cached == (width, height) { return }
+        let h: ResampleAxis, v: ResampleAxis
         switch format.resize {
         case .stretch:
-            horizontal = ResampleAxis(inSize: width, outSize: format.width)
-            vertical = ResampleAxis(inSize: height, outSize: format.height)
+            h = ResampleAxis(inSize: width, outSize: format.width)
+            v = ResampleAxis(inSize: height, outSize: format.height)
         case .shorterSideCenterCrop:
             let n = format.shorterSide ?? max(format.height, format.width)
             let (rw, rh) = ResizeSize.shorterSide(n).outputSize(width: width, height: height)
             let left = Image.pythonRound(Double(rw - format.width) / 2)
             let top = Image.pythonRound(Double(rh - format.height) / 2)
             precondition(left >= 0 && top >= 0, "the centre crop is larger than the resized image")
-            horizontal = ResampleAxis(inSize: width, outSize: rw, outOffset: left, outCount: format.width)
-            vertical = ResampleAxis(inSize: height, outSize: rh, outOffset: top, outCount: format.height)
+            h = ResampleAxis(inSize: width, outSize: rw, outOffset: left, outCount: format.width)
+            v = ResampleAxis(inSize: height, outSize: rh, outOffset: top, outCount: format.height)
         }
+        horizontal = PackedAxis(h)
+        vertical = PackedAxis(v)
+        // Only the input columns the horizontal pass reads (every window start is at or after lo).
+        var lo = Int.max, hi = 0
+        for x in 0..<format.width {
+            lo = min(lo, h.start[x])
+            hi = max(hi, h.start[x] + h.count[x])
+        }
+        columns = lo < hi ? lo..<hi : 0..<1
         cachedFor = (width, height)
     }
 }
 
-extension UnsafeMutablePointer {
-    @inline(__always) fileprivate subscript(index: Preprocessor.Index) -> Pointee {
-        get { self[index.flat] }
-        nonmutating set { self[index.flat] = newValue }
+/// A ``ResampleAxis`` in the form the C kernel reads: Int32 starts and counts, float weights.
+private struct PackedAxis: Sendable {
+    var start: [Int32] = []
+    var count: [Int32] = []
+    var weights: [Float] = []
+    var taps = 0
+
+    init() {}
+
+    init(_ axis: ResampleAxis) {
+        start = axis.start.map { Int32($0) }
+        count = axis.count.map { Int32($0) }
+        weights = axis.floatWeights
+        taps = axis.taps
+    }
+
+    func withAxis(_ body: (kiln_resample_axis) -> Void) {
+        start.withUnsafeBufferPointer { s in
+            count.withUnsafeBufferPointer { c in
+                weights.withUnsafeBufferPointer { w in
+                    body(kiln_resample_axis(start: s.baseAddress, count: c.baseAddress, weights: w.baseAddress, taps: taps))
+                }
+            }
+        }
     }
 }

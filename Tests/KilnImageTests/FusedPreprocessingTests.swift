@@ -1,0 +1,134 @@
+import Foundation
+@testable import KilnImage
+import KilnTensor
+import KilnTestSupport
+import XCTest
+
+/// The fused preprocessing kernels (every instruction set this CPU has) against a plain
+/// reference written here from the definition, in Double: antialiased bilinear weights per
+/// axis (Pillow's, see Resize.swift), the 2-D sum, then `(v / 255 - mean) / std`, then for int8
+/// `clamp(round(v / scale) + zp)`. The fused pass keeps everything in float, so the two agree to
+/// float rounding (not the one 8-bit level that separate 8-bit transforms allow).
+final class FusedPreprocessingTests: XCTestCase {
+    /// Pillow's bilinear window and weights for output `o` of an axis of `n` inputs resized to
+    /// `m`, as (first input, weights).
+    func referenceWeights(n: Int, m: Int, o: Int) -> (Int, [Double]) {
+        let scale = Double(n) / Double(m)
+        let support = max(scale, 1)
+        let centre = (Double(o) + 0.5) * scale
+        let lo = max(Int(centre - support + 0.5), 0), hi = min(Int(centre + support + 0.5), n)
+        var w = (lo..<hi).map { i in max(0, 1 - abs((Double(i) - centre + 0.5) / support)) }
+        let total = w.reduce(0, +)
+        if total != 0 { w = w.map { $0 / total } }
+        return (lo, w)
+    }
+
+    /// The model input for `image` per `format` (stretch or shorter side + centre crop), in Double.
+    func reference(_ image: Image, _ format: InputFormat) -> [Double] {
+        var (rw, rh) = (format.width, format.height)
+        var (left, top) = (0, 0)
+        if format.resize == .shorterSideCenterCrop {
+            let n = format.shorterSide ?? max(format.width, format.height)
+            (rw, rh) = ResizeSize.shorterSide(n).outputSize(width: image.width, height: image.height)
+            left = Int((Double(rw - format.width) / 2).rounded(.toNearestOrEven))
+            top = Int((Double(rh - format.height) / 2).rounded(.toNearestOrEven))
+        }
+        let c = format.channels
+        var out = [Double](repeating: 0, count: format.elementCount)
+        for y in 0..<format.height {
+            let (sy, wy) = referenceWeights(n: image.height, m: rh, o: y + top)
+            for x in 0..<format.width {
+                let (sx, wx) = referenceWeights(n: image.width, m: rw, o: x + left)
+                for k in 0..<c {
+                    var v = 0.0
+                    for (j, a) in wy.enumerated() {
+                        for (i, b) in wx.enumerated() {
+                            let sample = image.channels == 1 ? image[sx + i, sy + j, 0] : image[sx + i, sy + j, k]
+                            v += a * b * Double(sample)
+                        }
+                    }
+                    let normalised = (v / 255 - Double(format.mean[k])) / Double(format.std[k])
+                    let index = format.layout == .nchw ? (k * format.height + y) * format.width + x : (y * format.width + x) * c + k
+                    out[index] = normalised
+                }
+            }
+        }
+        return out
+    }
+
+    var isas: [Int] { (0...2).filter { Preprocessor(.imagenet(height: 1, width: 1), isa: $0) != nil } }
+
+    func cases() -> [(Image, InputFormat)] {
+        var list = [(Image, InputFormat)]()
+        let sources = [
+            noiseImage(width: 97, height: 61), patternImage(width: 40, height: 70), noiseImage(width: 9, height: 11),
+            noiseImage(width: 33, height: 300, seed: 5),  // windows over 86 rows: the chunked vertical pass
+        ]
+        for layout in [Layout.nchw, .nhwc] {
+            let formats = [
+                InputFormat.imagenet(height: 32, width: 24, layout: layout),
+                InputFormat.imagenet(height: 7, width: 5, layout: layout),
+                InputFormat.imagenet(height: 20, width: 20, resize: .shorterSideCenterCrop, layout: layout),
+                InputFormat(
+                    height: 16, width: 17, resize: .shorterSideCenterCrop, shorterSide: 19, mean: [0.5, 0.5, 0.5],
+                    std: [0.5, 0.5, 0.5], layout: layout),
+                InputFormat.unit(height: 13, width: 29, channels: 1, layout: layout),
+            ]
+            for f in formats {
+                for s in sources { list.append((f.channels == 1 ? s.grey() : s, f)) }
+            }
+            // Grey sources feed RGB inputs without a conversion pass.
+            list.append((noiseImage(width: 45, height: 38, channels: 1), InputFormat.imagenet(height: 19, width: 23, layout: layout)))
+        }
+        return list
+    }
+
+    func testFusedFloatMatchesThePlainReferenceOnEveryInstructionSet() {
+        XCTAssertTrue(isas.contains(0))
+        for (image, format) in cases() {
+            let expected = reference(image, format)
+            for isa in isas {
+                var p = Preprocessor(format, isa: isa)!
+                var got = [Float](repeating: .nan, count: format.elementCount)
+                got.withUnsafeMutableBufferPointer { o in image.withView { p.write($0, into: o.baseAddress!) } }
+                let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
+                XCTAssertLessThan(worst, 2e-5, "isa \(isa), \(image.sizeDescription) -> \(format)")
+            }
+        }
+    }
+
+    func testFusedInt8MatchesQuantizingThePlainReference() {
+        for (image, format) in cases() {
+            let expected = reference(image, format)
+            for (scale, zp) in [(Float(0.0186), Int32(-14)), (0.05, 100), (0.01, 0)] {
+                for isa in isas {
+                    var p = Preprocessor(format, isa: isa)!
+                    var got = [Int8](repeating: 99, count: format.elementCount)
+                    got.withUnsafeMutableBufferPointer { o in
+                        image.withView { p.writeQuantized($0, scale: scale, zeroPoint: zp, into: o.baseAddress!) }
+                    }
+                    for (q, v) in zip(got, expected) {
+                        let x = v / Double(scale)
+                        let r = (x < 0 ? -(-x + 0.5).rounded(.down) : (x + 0.5).rounded(.down)) + Double(zp)
+                        let want = Int(min(127, max(-128, r)))
+                        // Exact, except where the value lies within float error of a rounding tie.
+                        let nearTie = abs(abs(x - x.rounded(.down)) - 0.5) < 1e-3
+                        if Int(q) != want {
+                            XCTAssertTrue(nearTie && abs(Int(q) - want) == 1, "isa \(isa) \(format): \(q) vs \(want) (\(x))")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Saturation: values far outside the int8 range clamp to -128 and 127.
+    func testInt8Clamps() {
+        let format = InputFormat.imagenet(height: 4, width: 4, layout: .nhwc)
+        var p = Preprocessor(format)
+        let q = p.int8Tensor(from: Image(width: 8, height: 8, channels: 3, fill: [255]), scale: 0.001, zeroPoint: 0)
+        XCTAssertEqual(Set(q.int8s), [127])
+        let low = p.int8Tensor(from: Image(width: 8, height: 8, channels: 3, fill: [0]), scale: 0.001, zeroPoint: 0)
+        XCTAssertEqual(Set(low.int8s), [-128])
+    }
+}
