@@ -132,3 +132,54 @@ final class FusedPreprocessingTests: XCTestCase {
         XCTAssertEqual(Set(low.int8s), [-128])
     }
 }
+
+/// `ImageDecoder` (reused buffers, a direct path for upright RGB/grey JPEGs) gives the pixels
+/// and errors of `Image.load` for every kind of file, across files of growing and shrinking size.
+final class ImageDecoderTests: XCTestCase {
+    func testSamePixelsAndErrorsAsImageLoad() throws {
+        let dir = try temporaryFolder("decoder")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        try patternImage(width: 67, height: 45).write(to: path("rgb.jpg"))
+        try patternImage(width: 300, height: 200).write(to: path("big.jpg"))
+        try patternImage(width: 31, height: 17, channels: 1).write(to: path("grey.jpg"))
+        try noiseImage(width: 20, height: 9).write(to: path("rgb.png"))
+        try noiseImage(width: 20, height: 9, channels: 1).write(to: path("grey.png"))
+        // An EXIF orientation (6: rotate 90° clockwise) spliced in as an APP1 segment.
+        let jpeg = try patternImage(width: 40, height: 24).jpegData()
+        let tiff: [UInt8] = [0x4D, 0x4D, 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]
+        let app1: [UInt8] = [0xFF, 0xE1, 0, UInt8(2 + 6 + tiff.count)] + Array("Exif".utf8) + [0, 0] + tiff
+        try Data(Array(jpeg[0..<2]) + app1 + Array(jpeg[2...])).write(to: URL(fileURLWithPath: path("rotated.jpg")))
+        let full = try Data(contentsOf: URL(fileURLWithPath: path("big.jpg")))
+        try full.prefix(full.count / 2).write(to: URL(fileURLWithPath: path("truncated.jpg")))
+        try Data().write(to: URL(fileURLWithPath: path("empty.jpg")))
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: path("text.jpg")))
+
+        XCTAssertEqual(try Image.load(path("rotated.jpg")).width, 24, "the spliced EXIF tag turns the image")
+        let decoder = ImageDecoder()
+        let names = ["big.jpg", "rgb.jpg", "grey.jpg", "rgb.png", "rotated.jpg", "grey.png", "big.jpg", "truncated.jpg",
+            "empty.jpg", "text.jpg", "missing.jpg", "rgb.jpg"]
+        let optionSets = [
+            DecodeOptions(), DecodeOptions(channels: .native), DecodeOptions(channels: .grey),
+            DecodeOptions(target: .atLeast(width: 30, height: 20)), DecodeOptions(target: .shorterSideAtLeast(40)),
+            DecodeOptions(applyOrientation: false),
+        ]
+        for options in optionSets {
+            for name in names {
+                let expected = Result { try Image.load(path(name), options: options) }
+                let got = Result { () throws -> Image in
+                    let v = try decoder.load(path(name), options: options)
+                    let bytes = Array(UnsafeBufferPointer(start: v.base, count: v.height * v.rowStride))
+                    return Image(width: v.width, height: v.height, channels: v.channels, pixels: bytes)
+                }
+                switch (expected, got) {
+                case (.success(let a), .success(let b)): XCTAssertEqual(a, b, "\(name) \(options)")
+                case (.failure(let a), .failure(let b)):
+                    XCTAssertEqual("\(a)", "\(b)", "\(name) \(options)")
+                    XCTAssertTrue("\(b)".contains(name), "\(b)")
+                default: XCTFail("\(name) \(options): Image.load \(expected), decoder \(got)")
+                }
+            }
+        }
+    }
+}

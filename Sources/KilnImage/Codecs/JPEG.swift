@@ -11,6 +11,15 @@ enum JPEG {
         var width: Int
         var height: Int
         var colorspace: Int32
+
+        /// Samples per pixel libjpeg delivers natively: 1 grey, 4 CMYK/YCCK, else 3 (RGB).
+        var samples: Int {
+            switch Int(colorspace) {
+            case Int(TJCS_GRAY.rawValue): return 1
+            case Int(TJCS_CMYK.rawValue), Int(TJCS_YCCK.rawValue): return 4
+            default: return 3
+            }
+        }
     }
 
     static func header(_ bytes: UnsafeRawBufferPointer, source: String) throws(ImageError) -> Header {
@@ -34,6 +43,23 @@ enum JPEG {
     ) throws(ImageError) -> Image {
         guard let handle = tjInitDecompress() else { throw ImageError(source, "cannot start the JPEG decoder") }
         defer { tjDestroy(handle) }
+        let h = try header(bytes, handle: handle, source: source, maxPixels: maxPixels)
+        let sw = scaled(h.width, denominator), sh = scaled(h.height, denominator)
+        let samples = h.samples
+        var out = [UInt8](repeating: 0, count: sw * sh * samples)
+        try out.withUnsafeMutableBufferPointer { o throws(ImageError) in
+            try decompress(bytes, handle: handle, source: source, header: h, denominator: denominator, into: o.baseAddress!)
+        }
+        if samples == 4 {
+            return Image(width: sw, height: sh, channels: 3, pixels: cmykToRGB(out, adobe: hasAdobeMarker(bytes)))
+        }
+        return Image(width: sw, height: sh, channels: samples, pixels: out)
+    }
+
+    /// The header read with an existing decompressor, with the pixel limit checked.
+    static func header(
+        _ bytes: UnsafeRawBufferPointer, handle: tjhandle, source: String, maxPixels: Int
+    ) throws(ImageError) -> Header {
         var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, cs: Int32 = 0
         let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
         guard tjDecompressHeader3(handle, base, UInt(bytes.count), &w, &h, &sub, &cs) == 0 else {
@@ -44,24 +70,25 @@ enum JPEG {
         guard !overflow, full <= maxPixels else {
             throw ImageError(source, "JPEG declares \(w)x\(h) pixels, more than the \(maxPixels) allowed")
         }
-        let sw = scaled(Int(w), denominator), sh = scaled(Int(h), denominator)
+        return Header(width: Int(w), height: Int(h), colorspace: cs)
+    }
+
+    /// Decompresses into `out` (`scaled(width) * scaled(height) * header.samples` bytes) in the
+    /// file's native sample layout: grey, RGB, or CMYK (4 samples, unconverted); `rgb` asks
+    /// libjpeg for RGB even from a grey file.
+    static func decompress(
+        _ bytes: UnsafeRawBufferPointer, handle: tjhandle, source: String, header h: Header, denominator: Int,
+        rgb: Bool = false, into out: UnsafeMutablePointer<UInt8>
+    ) throws(ImageError) {
+        let sw = scaled(h.width, denominator), sh = scaled(h.height, denominator)
         let format: TJPF
-        let samples: Int
-        switch Int(cs) {
-        case Int(TJCS_GRAY.rawValue):
-            format = TJPF_GRAY
-            samples = 1
-        case Int(TJCS_CMYK.rawValue), Int(TJCS_YCCK.rawValue):
-            format = TJPF_CMYK
-            samples = 4
-        default:
-            format = TJPF_RGB
-            samples = 3
+        switch h.samples {
+        case 1: format = rgb ? TJPF_RGB : TJPF_GRAY
+        case 4: format = TJPF_CMYK
+        default: format = TJPF_RGB
         }
-        var out = [UInt8](repeating: 0, count: sw * sh * samples)
-        let status = out.withUnsafeMutableBufferPointer { o in
-            tjDecompress2(handle, base, UInt(bytes.count), o.baseAddress, Int32(sw), 0, Int32(sh), format.rawValue, 0)
-        }
+        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let status = tjDecompress2(handle, base, UInt(bytes.count), out, Int32(sw), 0, Int32(sh), format.rawValue, 0)
         if status != 0 {
             let message = errorText(handle)
             // Warnings (TJERR_WARNING) about extraneous bytes leave complete pixels, as in every viewer;
@@ -71,10 +98,6 @@ enum JPEG {
                 throw ImageError(source, "\(what) (\(message))")
             }
         }
-        if samples == 4 {
-            return Image(width: sw, height: sh, channels: 3, pixels: cmykToRGB(out, adobe: hasAdobeMarker(bytes)))
-        }
-        return Image(width: sw, height: sh, channels: samples, pixels: out)
     }
 
     /// CMYK to RGB as Pillow does it: `R = (255 - C) * (255 - K) / 255`. Files with an Adobe
