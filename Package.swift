@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "KilnTFLiteSchema", targets: ["KilnTFLiteSchema"]),
         .library(name: "KilnTFLite", targets: ["KilnTFLite"]),
         .library(name: "KilnQuant", targets: ["KilnQuant"]),
+        .library(name: "KilnBench", targets: ["KilnBench"]),
         .executable(name: "kiln", targets: ["kiln"]),
         .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
     ],
@@ -50,13 +51,15 @@ let package = Package(
         .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
         .target(name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
         .target(name: "KilnQuant", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph"]),
+        /// The latency harness: per-image time from file to probabilities, beside the peers.
+        .target(name: "KilnBench", dependencies: ["KilnRuntime", "KilnImage", "KilnTensor"], swiftSettings: optimizedFlags),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
                 "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnTFLite", "KilnTFLiteSchema", "KilnImage",
-                "KilnRuntime", "KilnQuant",
+                "KilnRuntime", "KilnQuant", "KilnBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -11,8 +11,10 @@ public struct ModelInfo: Sendable, Hashable, Decodable {
         public var classes: Int
         public var classNames: [String]
         public var thresholds: [Float]?
+        /// How this head's label derives from a dataset row (`screen: class==2`), when it does.
+        public var labelMapping: String?
 
-        enum CodingKeys: String, CodingKey { case name, kind, classes, classNames, thresholds }
+        enum CodingKeys: String, CodingKey { case name, kind, classes, classNames, thresholds, labelMapping }
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             name = try c.decode(String.self, forKey: .name)
@@ -20,6 +22,7 @@ public struct ModelInfo: Sendable, Hashable, Decodable {
             classes = try c.decode(Int.self, forKey: .classes)
             classNames = try c.decodeIfPresent([String].self, forKey: .classNames) ?? []
             thresholds = try c.decodeIfPresent([Float].self, forKey: .thresholds)
+            labelMapping = try c.decodeIfPresent(String.self, forKey: .labelMapping)
         }
     }
 
