@@ -114,6 +114,9 @@ let package = Package(
             exclude: ["Budgets"], swiftSettings: optimizedFlags),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),
         .testTarget(
+            name: "KilnBenchTests",
+            dependencies: ["KilnBench", "KilnRuntime", "KilnImage", "KilnTFLite", "KilnModels", "KilnGraph", "KilnTestSupport"]),
+        .testTarget(
             name: "KilnQuantTests", dependencies: ["KilnQuant", "KilnModels", "KilnONNX", "KilnTestSupport"],
             exclude: ["Snapshots"]),
         .testTarget(

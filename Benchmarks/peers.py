@@ -230,10 +230,16 @@ def main():
     for name, e in engines:
         results.append({"name": name, "engine": e.name, "file": e.file, "read_decode": [], "transforms": [], "invoke": [],
                         "softmax": [], "model_only": [], "predictions": [[] for _ in e.activations]})
-    # Every engine once on every image (errors surface here), then the warm-up.
-    for _, e in engines:
-        for path in images:
-            once(e, path)
+    # Every engine once on every image (errors surface here), then the warm-up. The first
+    # image's probabilities (and, for tests, its input tensor) show what each pipeline computes.
+    dump = req.get("dump_inputs")
+    for k, (name, e) in enumerate(engines):
+        for i, path in enumerate(images):
+            _, probs = once(e, path)
+            if i == 0:
+                results[k]["first_probabilities"] = [p.reshape(-1).astype(float).tolist() for p in probs]
+                if dump:
+                    np.save(f"{dump}/{name}.{e.name}.npy", e.pipeline.transform(e.pipeline.decode(path)))
     for k in range(req["warmup"]):
         for _, e in engines:
             once(e, images[k % len(images)])

@@ -142,6 +142,25 @@ extension Kiln {
             return o
         }
 
+        /// Row labels: the file name without `.tflite` (`.kiln` files keep their extension), with
+        /// the parent folder when two files share a name, and a number when that is not enough.
+        static func names(_ paths: [String]) -> [String] {
+            func base(_ p: String) -> String {
+                let file = String(p.split(separator: "/").last ?? Substring(p))
+                return file.hasSuffix(".tflite") ? String(file.dropLast(7)) : file
+            }
+            var names = paths.map(base)
+            for (i, n) in names.enumerated() where names.filter({ $0 == n }).count > 1 {
+                let parts = paths[i].split(separator: "/")
+                if parts.count >= 2 { names[i] = "\(parts[parts.count - 2])/\(n)" }
+            }
+            var seen = [String: Int]()
+            return names.map { n in
+                seen[n, default: 0] += 1
+                return seen[n]! == 1 ? n : "\(n)#\(seen[n]!)"
+            }
+        }
+
         func mappings() throws -> [String: String] {
             var result = [String: String]()
             for m in map {
@@ -162,13 +181,13 @@ extension Kiln {
             var loaded = [any BenchModel]()
             var resident = [Int?]()
             var notes = [String]()
-            for path in models {
+            for (path, name) in zip(models, Bench.names(models)) {
                 guard FileManager.default.fileExists(atPath: path) else { throw CLIError("\(path): no such file") }
                 let (model, grew): (any BenchModel, Int?) = try BenchSession.loading {
                     if path.hasSuffix(".kiln") {
-                        return try EvaluatorBenchModel(path: path, overrides: overrides)
+                        return try EvaluatorBenchModel(path: path, name: name, overrides: overrides)
                     }
-                    return try RuntimeBenchModel(path: path, threads: threads, overrides: overrides)
+                    return try RuntimeBenchModel(path: path, name: name, threads: threads, overrides: overrides)
                 }
                 loaded.append(model)
                 resident.append(grew)
@@ -180,8 +199,6 @@ extension Kiln {
                 case .failure(let reason): notes.append("peers not run: \(reason)")
                 }
             }
-            let names = loaded.map(\.name)
-            if Set(names).count != names.count { throw CLIError("two models have the same name (\(names.joined(separator: ", "))); rename a file") }
             let session = BenchSession(
                 models: loaded, residentBytes: resident, images: imageSet,
                 options: BenchOptions(warmup: warmup, runs: runs, modelOnlyRuns: modelOnlyRuns, fullDecode: fullDecode),
@@ -215,9 +232,9 @@ final class EvaluatorBenchModel: BenchModel {
     private var outputs: [String: Tensor] = [:]
     private let probabilityBuffers: [UnsafeMutablePointer<Float>]
 
-    init(path: String, overrides: InputOverrides) throws {
+    init(path: String, name: String, overrides: InputOverrides) throws {
         self.path = path
-        name = String((path.split(separator: "/").last ?? Substring(path)).dropLast(5))
+        self.name = name
         fileBytes = try RuntimeBenchModel.fileSize(path)
         let graph = try KilnFile.read(path)
         guard graph.inputs.count == 1 else { throw CLIError("\(path) has \(graph.inputs.count) inputs; the benchmark feeds one image") }
