@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "KilnKernels", targets: ["KilnKernels"]),
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
+        .library(name: "KilnTrain", targets: ["KilnTrain"]),
         .executable(name: "kiln", targets: ["kiln"]),
     ],
     dependencies: [
@@ -33,14 +34,34 @@ let package = Package(
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "KilnTrain",
+            dependencies: [
+                "KilnTensor", "KilnKernels", "KilnGraph", "KilnModels", "KilnTrainKernels",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: optimizedFlags),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels",
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(
+            name: "kiln-train-bench", dependencies: ["KilnTensor", "KilnGraph", "KilnModels", "KilnTrain"],
+            path: "Benchmarks/TrainThroughput", swiftSettings: optimizedFlags),
+
+        // MARK: - Implementation details
+        /// OpenBLAS (sgemm) for the training kernels only: the runtime never links it.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        /// Training kernels' inner loops in C (channel-major activations, see KilnTrainKernels),
+        /// compiled optimised in every configuration with AVX2/AVX-512 clones chosen at run time.
+        .target(name: "CKilnTrain", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(
+            name: "KilnTrainKernels", dependencies: ["KilnTensor", "KilnKernels", "CKilnTrain", "COpenBLAS"],
+            swiftSettings: kernelFlags),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
@@ -50,7 +71,10 @@ let package = Package(
             name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels"],
+            name: "KilnTrainTests",
+            dependencies: ["KilnTrain", "KilnTrainKernels", "KilnModels", "KilnGraph", "KilnKernels", "KilnTestSupport"]),
+        .testTarget(
+            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnTrain"],
             exclude: ["Snapshots"]),
     ]
 )

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages Kiln builds against or reads data from. Grows with each component.
-APT_PACKAGES=()
+APT_PACKAGES=(libopenblas-dev)
 
 fail() { echo "error: $*" >&2; exit 1; }
 

@@ -1,0 +1,41 @@
+import Dispatch
+
+/// Splits loops between a fixed number of threads with a fixed partition.
+///
+/// `forEach(count)` cuts `0..<count` into `threads` contiguous chunks
+/// (`[k·count/threads, (k+1)·count/threads)`) and runs one chunk per thread. Kernels compute
+/// each output element in exactly one chunk, in a fixed order, so results do not depend on
+/// scheduling: the same inputs give bitwise-identical outputs on every run.
+public struct Parallel: Sendable {
+    /// Number of threads (≥ 1).
+    public let threads: Int
+
+    public init(threads: Int) { self.threads = Swift.max(1, threads) }
+
+    /// One thread: everything runs on the caller.
+    public static let serial = Parallel(threads: 1)
+
+    /// Runs `body` over `0..<count` in up to `threads` chunks. Work smaller than `grain`
+    /// elements per thread stays on one thread (a dispatch costs microseconds).
+    public func forEach(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let parts = Swift.min(threads, Swift.max(1, count / Swift.max(grain, 1)))
+        if parts <= 1 {
+            body(0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UnsafeSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { k in
+                box.value((k * count / parts)..<((k + 1) * count / parts))
+            }
+        }
+    }
+}
+
+/// Carries a value into `concurrentPerform`'s closure. The kernels guarantee that chunks touch
+/// disjoint output memory, which is what makes sharing the (non-Sendable) closure safe.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
