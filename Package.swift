@@ -19,8 +19,11 @@ let package = Package(
         .library(name: "KilnKernels", targets: ["KilnKernels"]),
         .library(name: "KilnGraph", targets: ["KilnGraph"]),
         .library(name: "KilnModels", targets: ["KilnModels"]),
+        .library(name: "KilnImage", targets: ["KilnImage"]),
         .library(name: "KilnTrain", targets: ["KilnTrain"]),
         .executable(name: "kiln", targets: ["kiln"]),
+        .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
+        .executable(name: "train-throughput-bench", targets: ["TrainThroughputBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -34,26 +37,23 @@ let package = Package(
         .target(
             name: "KilnModels",
             dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", .product(name: "Yams", package: "Yams")]),
+        // Decoding, transforms, datasets and loaders. Optimised in every configuration: its pixel
+        // loops (resize, warps, colour) would make tests crawl unoptimised; it keeps its bounds checks.
+        .target(
+            name: "KilnImage", dependencies: ["KilnTensor", "CKilnTurboJPEG", "CKilnPNG", "CKilnZlib"],
+            swiftSettings: optimizedFlags),
         .target(
             name: "KilnTrain",
             dependencies: [
-                "KilnTensor", "KilnKernels", "KilnGraph", "KilnModels", "KilnTrainKernels",
+                "KilnTensor", "KilnKernels", "KilnGraph", "KilnModels", "KilnImage", "KilnTrainKernels",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: optimizedFlags),
 
-        // MARK: - Executables
-        .executableTarget(
-            name: "kiln",
-            dependencies: [
-                "KilnTensor", "KilnGraph", "KilnModels", "KilnTrain",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
-        .executableTarget(
-            name: "kiln-train-bench", dependencies: ["KilnTensor", "KilnGraph", "KilnModels", "KilnTrain"],
-            path: "Benchmarks/TrainThroughput", swiftSettings: optimizedFlags),
-
         // MARK: - Implementation details
+        .systemLibrary(name: "CKilnTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CKilnPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CKilnZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         /// OpenBLAS (sgemm) for the training kernels only: the runtime never links it.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         /// Training kernels' inner loops in C (channel-major activations, see KilnTrainKernels),
@@ -63,6 +63,20 @@ let package = Package(
             name: "KilnTrainKernels", dependencies: ["KilnTensor", "KilnKernels", "CKilnTrain", "COpenBLAS"],
             swiftSettings: kernelFlags),
 
+        // MARK: - Executables
+        .executableTarget(
+            name: "kiln",
+            dependencies: [
+                "KilnTensor", "KilnGraph", "KilnModels", "KilnImage", "KilnTrain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "TrainThroughputBench", dependencies: ["KilnTensor", "KilnGraph", "KilnModels", "KilnTrain"],
+            path: "Benchmarks/TrainThroughput", swiftSettings: optimizedFlags),
+        .executableTarget(
+            name: "ImagePreprocessingBench", dependencies: ["KilnImage", "KilnTensor"],
+            path: "Benchmarks/ImagePreprocessing"),
+
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnTensorTests", dependencies: ["KilnTensor", "KilnTestSupport"]),
@@ -70,11 +84,12 @@ let package = Package(
         .testTarget(
             name: "KilnGraphTests", dependencies: ["KilnGraph", "KilnModels", "KilnTestSupport"], exclude: ["Snapshots"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnTestSupport"]),
+        .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),
         .testTarget(
             name: "KilnTrainTests",
             dependencies: ["KilnTrain", "KilnTrainKernels", "KilnModels", "KilnGraph", "KilnKernels", "KilnTestSupport"]),
         .testTarget(
-            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnTrain"],
+            name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTrain"],
             exclude: ["Snapshots"]),
     ]
 )

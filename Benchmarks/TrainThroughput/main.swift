@@ -1,7 +1,7 @@
 // Training throughput (images/s) of the two-headed ShuffleNetV2 x0.5: forward in training
 // mode, loss (2·CE + CE), backward, SGD step, on random data, batch 32.
 //
-//   swift run -c release kiln-train-bench [--size 64] [--threads 2] [--steps 10] [--json]
+//   swift run -c release train-throughput-bench [--size 64] [--threads 2] [--steps 10] [--json]
 //
 // Benchmarks/train_throughput.sh runs it at 64x64 and 256x256 beside PyTorch (if installed).
 import Foundation
