@@ -87,7 +87,9 @@ let package = Package(
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),
         .testTarget(
             name: "KilnTrainTests",
-            dependencies: ["KilnTrain", "KilnTrainKernels", "KilnModels", "KilnGraph", "KilnKernels", "KilnTestSupport"]),
+            dependencies: [
+                "KilnTrain", "KilnTrainKernels", "KilnModels", "KilnGraph", "KilnKernels", "KilnImage", "KilnTestSupport",
+            ]),
         .testTarget(
             name: "KilnCLITests", dependencies: ["kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTrain"],
             exclude: ["Snapshots"]),

@@ -15,14 +15,15 @@ extension Kiln {
                 ~KEY removes one. The run folder (run.dir, default runs/NAME) receives
                 recipe.yaml (the resolved recipe), metrics.jsonl (one line per epoch),
                 checkpoints/ (last.kiln, best.kiln, epoch-NNN.kiln), report.html,
-                predictions.csv and model.kiln (ready for kiln export).
+                predictions.csv and model.kiln (ready for kiln export). --resume
+                continues the run in run.dir from its last checkpoint.
 
                 Examples:
                   kiln train Models/fashion-mnist.yaml
                   kiln train Models/fashion-mnist.yaml train.epochs=1 data.limit.train=2000 \\
                       run.dir=runs/quick
                   kiln train Models/documents-two-heads-256.yaml data.root=runs/data/documents
-                  kiln train Models/fashion-mnist.yaml --resume      # continue runs/fashion-mnist
+                  kiln train Models/fashion-mnist.yaml --resume
                 """)
 
         @Argument(help: "The recipe (.yaml).")

@@ -36,6 +36,10 @@ public enum RecipeData {
     ) throws -> DataSplits {
         let options = Dataset.Options(skipBad: d.skipBad, checkFiles: true, verifyImages: d.verifyImages)
         let headName = d.head ?? "class"
+        // A single-head file's classes: the recipe's data.class_names, else the model head of
+        // the same name (its names, or ids 0..<classes), so that a label outside them is an error.
+        let modelHead = model.heads.first { $0.name == headName }
+        let declared = d.classNames ?? modelHead.map { h in h.classNames.isEmpty ? (0..<h.classes).map(String.init) : h.classNames }
         // The training split's heads fix the class lists of the others.
         var trainHeads: [LabelHead]? = nil
         func read(_ split: String, _ file: String?) throws -> Dataset? {
@@ -44,12 +48,12 @@ public enum RecipeData {
             case .csv:
                 guard let file else { return nil }
                 return try Dataset.csv(
-                    join(d.root, file), head: headName, classNames: names?.first?.classNames ?? d.classNames,
+                    join(d.root, file), head: headName, classNames: names?.first?.classNames ?? declared,
                     delimiter: d.delimiter, options: options)
             case .imageFolder:
                 guard let file else { return nil }
                 return try Dataset.imageFolder(
-                    join(d.root, file), head: headName, classNames: names?.first?.classNames ?? d.classNames, options: options)
+                    join(d.root, file), head: headName, classNames: names?.first?.classNames ?? declared, options: options)
             case .attributes:
                 guard let file else { return nil }
                 guard !d.attributes.isEmpty else { throw RecipeError("data.attributes: list the attribute columns (one head each)") }
@@ -62,7 +66,7 @@ public enum RecipeData {
                 let part: Dataset.Split = split == "train" ? .train : split == "valid" ? .valid : .all
                 return try Dataset.multiLabel(
                     csv, split: part, head: d.head ?? "labels",
-                    classNames: names?.first?.classNames ?? d.classNames, fnameColumn: d.fnameColumn,
+                    classNames: names?.first?.classNames ?? declared, fnameColumn: d.fnameColumn,
                     labelsColumn: d.labelsColumn, validColumn: d.validColumn, options: options)
             case .fashionMNIST:
                 guard split != "valid" else { return nil }
@@ -76,7 +80,7 @@ public enum RecipeData {
                 }
                 return try Dataset.idx(
                     images: join(d.root, parts[0]), labels: join(d.root, parts[1]), head: headName,
-                    classNames: names?.first?.classNames ?? d.classNames)
+                    classNames: names?.first?.classNames ?? declared)
             }
         }
         func derive(_ ds: Dataset?) throws -> Dataset? {

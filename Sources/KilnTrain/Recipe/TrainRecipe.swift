@@ -398,14 +398,15 @@ public struct TrainRecipe {
             let names = heads.map(\.name)
             try l.rejectUnknown(names)
             for h in names {
-                guard let hm = try l.map(h) else {
-                    if let w = try? l.float(h) {
-                        var s = HeadLossSettings()
-                        s.weight = w
-                        t.losses[h] = s
-                    }
+                guard let node = l.node(h) else { continue }
+                if node.mapping == nil {
+                    // `head: 2` is the weight alone.
+                    var s = HeadLossSettings()
+                    s.weight = try l.float(h)!
+                    t.losses[h] = s
                     continue
                 }
+                let hm = try l.map(h)!
                 try hm.rejectUnknown(["weight", "label_smoothing", "class_weights", "pos_weight"])
                 var s = HeadLossSettings()
                 s.weight = try hm.float("weight") ?? 1
