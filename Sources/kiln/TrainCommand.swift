@@ -126,8 +126,9 @@ extension Kiln {
 
                 Examples:
                   kiln eval runs/fashion-mnist/model.kiln Models/fashion-mnist.yaml --json
-                  kiln eval runs/mosaic/model.kiln Models/fashion-mnist-mosaic-multilabel.yaml \\
-                      --split valid --predictions runs/mosaic/valid-predictions.csv
+                  kiln eval runs/fashion-mnist-mosaic-multilabel/model.kiln \\
+                      Models/fashion-mnist-mosaic-multilabel.yaml --split valid \\
+                      --predictions runs/mosaic-valid-predictions.csv
                 """)
 
         @Argument(help: "The trained model (.kiln).")
