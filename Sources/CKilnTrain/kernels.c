@@ -18,6 +18,22 @@
 /// and the inner loops stay vectorised.
 #define KT_BLOCK 2048
 
+/// Runs `body` (a loop over `ox` using the stride `S`) with S a compile-time 1 or 2 when the
+/// runtime stride is, so that strided loads vectorise.
+#define KT_STRIDED(stride, body)        \
+    do {                                \
+        if ((stride) == 1) {            \
+            const long S = 1;           \
+            body                        \
+        } else if ((stride) == 2) {     \
+            const long S = 2;           \
+            body                        \
+        } else {                        \
+            const long S = (stride);    \
+            body                        \
+        }                               \
+    } while (0)
+
 static inline long ceil_div_nonneg(long a, long b) { return a <= 0 ? 0 : (a + b - 1) / b; }
 
 /// The output columns [*lo, *hi) whose input column ox*s + off lies in [0, w).
@@ -59,12 +75,9 @@ void kt_im2col(const float *restrict x, float *restrict col, const kt_conv_geome
                 }
                 const float *restrict xr = xp + iy * w + off;
                 for (long ox = 0; ox < lo; ox++) o[ox] = 0;
-                if (g->sw == 1) {
-                    for (long ox = lo; ox < hi; ox++) o[ox] = xr[ox];
-                } else {
-                    const long s = g->sw;
-                    for (long ox = lo; ox < hi; ox++) o[ox] = xr[ox * s];
-                }
+                KT_STRIDED(g->sw, {
+                    for (long ox = lo; ox < hi; ox++) o[ox] = xr[ox * S];
+                });
                 for (long ox = hi; ox < ow; ox++) o[ox] = 0;
             }
         }
@@ -137,12 +150,9 @@ void kt_depthwise_forward(const float *restrict x, const float *restrict wt, con
                         }
                         const float wv = wc[ky * kw + kx];
                         const float *restrict xr = xp + iy * w + off;
-                        if (g->sw == 1) {
-                            for (long ox = l; ox < u; ox++) yr[ox] += wv * xr[ox];
-                        } else {
-                            const long s = g->sw;
-                            for (long ox = l; ox < u; ox++) yr[ox] += wv * xr[ox * s];
-                        }
+                        KT_STRIDED(g->sw, {
+                            for (long ox = l; ox < u; ox++) yr[ox] += wv * xr[ox * S];
+                        });
                     }
                 }
             }
@@ -172,12 +182,9 @@ void kt_depthwise_backward_data(const float *restrict dy, const float *restrict 
                         valid_range(ow, w, g->sw, off, &l, &u);
                         const float wv = wc[ky * kw + kx];
                         float *restrict dr = dp + iy * w + off;
-                        if (g->sw == 1) {
-                            for (long ox = l; ox < u; ox++) dr[ox] += wv * gr[ox];
-                        } else {
-                            const long s = g->sw;
-                            for (long ox = l; ox < u; ox++) dr[ox * s] += wv * gr[ox];
-                        }
+                        KT_STRIDED(g->sw, {
+                            for (long ox = l; ox < u; ox++) dr[ox * S] += wv * gr[ox];
+                        });
                     }
                 }
             }
@@ -189,6 +196,9 @@ KT_CLONES
 void kt_depthwise_backward_weight(const float *restrict dy, const float *restrict x, float *restrict dwt,
                                   float *restrict dbias, const kt_conv_geometry *g, long c0, long c1,
                                   int accumulate) {
+    // Sums may be vectorised (reassociated); the order is fixed by the code, so results stay
+    // reproducible run to run.
+#pragma clang fp reassociate(on)
     const long n = g->n, h = g->h, w = g->w, oh = g->oh, ow = g->ow, kh = g->kh, kw = g->kw;
     const long plane = h * w, outPlane = oh * ow, taps = kh * kw;
     double acc[256];
@@ -219,12 +229,9 @@ void kt_depthwise_backward_weight(const float *restrict dy, const float *restric
                         if (iy < 0 || iy >= h) continue;
                         const float *restrict gr = gp + oy * ow;
                         const float *restrict xr = xp + iy * w + off;
-                        if (g->sw == 1) {
-                            for (long ox = l; ox < u; ox++) s += gr[ox] * xr[ox];
-                        } else {
-                            const long st = g->sw;
-                            for (long ox = l; ox < u; ox++) s += gr[ox] * xr[ox * st];
-                        }
+                        KT_STRIDED(g->sw, {
+                            for (long ox = l; ox < u; ox++) s += gr[ox] * xr[ox * S];
+                        });
                     }
                     if (small) {
                         part[ky * kw + kx] = s;
@@ -248,6 +255,9 @@ void kt_depthwise_backward_weight(const float *restrict dy, const float *restric
 
 /// Σ x[i] for i < m: float sums over blocks, added in double.
 static inline double block_sum(const float *restrict x, long m) {
+    // Sums may be vectorised (reassociated); the order is fixed by the code, so results stay
+    // reproducible run to run.
+#pragma clang fp reassociate(on)
     double total = 0;
     for (long start = 0; start < m; start += KT_BLOCK) {
         const long end = start + KT_BLOCK < m ? start + KT_BLOCK : m;
@@ -297,6 +307,9 @@ KT_CLONES
 void kt_batchnorm_train_forward(const float *restrict x, float *restrict y, long m, const float *restrict gamma,
                                 const float *restrict beta, float eps, float *restrict mean, float *restrict invstd,
                                 float *restrict var, long c0, long c1, int relu) {
+    // Sums may be vectorised (reassociated); the order is fixed by the code, so results stay
+    // reproducible run to run.
+#pragma clang fp reassociate(on)
     for (long c = c0; c < c1; c++) {
         const float *restrict xc = x + c * m;
         const double mu = block_sum(xc, m) / (double)m;
@@ -335,6 +348,9 @@ void kt_batchnorm_backward(const float *restrict dy, const float *restrict x, co
                            const float *restrict mean, const float *restrict invstd, const float *restrict gamma,
                            float *restrict dx, float *restrict dgamma, float *restrict dbeta, long m, long c0,
                            long c1, int accumulate) {
+    // Sums may be vectorised (reassociated); the order is fixed by the code, so results stay
+    // reproducible run to run.
+#pragma clang fp reassociate(on)
     for (long c = c0; c < c1; c++) {
         const float *restrict gc = dy + c * m;
         const float *restrict xc = x + c * m;
@@ -475,26 +491,46 @@ void kt_maxpool_forward(const float *restrict x, float *restrict y, int32_t *res
     for (long p = p0; p < p1; p++) {
         const float *restrict xp = x + p * h * w;
         float *restrict yp = y + p * oh * ow;
-        int32_t *restrict ap = argmax + p * oh * ow;
+        int32_t *restrict ap = argmax ? argmax + p * oh * ow : 0;
         for (long oy = 0; oy < oh; oy++) {
             const long y0 = oy * g->sh - g->pt;
             const long ya = y0 < 0 ? 0 : y0, yb = y0 + g->kh < h ? y0 + g->kh : h;
-            for (long ox = 0; ox < ow; ox++) {
-                const long x0 = ox * g->sw - g->pl;
-                const long xa = x0 < 0 ? 0 : x0, xb = x0 + g->kw < w ? x0 + g->kw : w;
-                float best = -INFINITY;
-                int32_t arg = -1;
-                for (long iy = ya; iy < yb; iy++) {
-                    for (long ix = xa; ix < xb; ix++) {
-                        const float v = xp[iy * w + ix];
-                        if (arg < 0 || v > best) {
-                            best = v;
-                            arg = (int32_t)(iy * w + ix);
+            float *restrict yr = yp + oy * ow;
+            for (long ox = 0; ox < ow; ox++) yr[ox] = -INFINITY;
+            // Max over the window, one (row, column offset) at a time across the output row:
+            // unit-stride (or strided) loads that vectorise. Padded cells are never visited.
+            for (long iy = ya; iy < yb; iy++) {
+                const float *restrict xr = xp + iy * w;
+                for (long kx = 0; kx < g->kw; kx++) {
+                    long lo, hi;
+                    valid_range(ow, w, g->sw, kx - g->pl, &lo, &hi);
+                    const float *restrict xs = xr + kx - g->pl;
+                    KT_STRIDED(g->sw, {
+                        for (long ox = lo; ox < hi; ox++) {
+                            const float v = xs[ox * S];
+                            yr[ox] = v > yr[ox] ? v : yr[ox];
                         }
-                    }
+                    });
                 }
-                yp[oy * ow + ox] = best;
-                ap[oy * ow + ox] = arg;
+            }
+            if (!ap) continue;
+            // The winner is the first cell (row-major) equal to the maximum: visit the cells in
+            // reverse so that earlier ones overwrite later ones.
+            int32_t *restrict ar = ap + oy * ow;
+            for (long ox = 0; ox < ow; ox++) ar[ox] = -1;
+            for (long iy = yb - 1; iy >= ya; iy--) {
+                const float *restrict xr = xp + iy * w;
+                for (long kx = g->kw - 1; kx >= 0; kx--) {
+                    long lo, hi;
+                    valid_range(ow, w, g->sw, kx - g->pl, &lo, &hi);
+                    const float *restrict xs = xr + kx - g->pl;
+                    const int32_t base = (int32_t)(iy * w + kx - g->pl);
+                    KT_STRIDED(g->sw, {
+                        for (long ox = lo; ox < hi; ox++) {
+                            ar[ox] = xs[ox * S] == yr[ox] ? base + (int32_t)(ox * S) : ar[ox];
+                        }
+                    });
+                }
             }
         }
     }
@@ -604,6 +640,9 @@ KT_CLONES
 void kt_plane_scale_backward(const float *restrict dy, const float *restrict x, const float *restrict s,
                              float *restrict dx, float *restrict ds, long hw, long p0, long p1, int accumulate_dx,
                              int accumulate_ds) {
+    // Sums may be vectorised (reassociated); the order is fixed by the code, so results stay
+    // reproducible run to run.
+#pragma clang fp reassociate(on)
     for (long p = p0; p < p1; p++) {
         const float *restrict gp = dy + p * hw;
         if (dx) {

@@ -7,7 +7,7 @@ extension TrainKernels {
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
         parallel: Parallel
     ) {
-        parallel.forEach(count, grain: 32768) { r in
+        parallel.forEach(count, cost: 1) { r in
             for i in r { y[i] = a[i] + b[i] }
         }
     }
@@ -17,7 +17,7 @@ extension TrainKernels {
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
         parallel: Parallel
     ) {
-        parallel.forEach(count, grain: 32768) { r in
+        parallel.forEach(count, cost: 1) { r in
             for i in r { y[i] = a[i] * b[i] }
         }
     }
@@ -31,7 +31,7 @@ extension TrainKernels {
             dst.update(from: src, count: count)
             return
         }
-        parallel.forEach(count, grain: 32768) { r in
+        parallel.forEach(count, cost: 1) { r in
             for i in r { dst[i] += src[i] }
         }
     }
@@ -41,7 +41,7 @@ extension TrainKernels {
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int,
         accumulate: Bool, parallel: Parallel
     ) {
-        parallel.forEach(count, grain: 32768) { r in
+        parallel.forEach(count, cost: 1) { r in
             if accumulate {
                 for i in r { dst[i] += a[i] * b[i] }
             } else {

@@ -37,7 +37,7 @@ public enum Gemm {
         let tb = transB ? CblasTrans : CblasNoTrans
         // Small products are not worth a dispatch.
         let work = m * n * k
-        if parallel.threads == 1 || work < 1 << 17 {
+        if parallel.threads == 1 || work < 1 << 20 {
             cblas_sgemm(
                 CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c,
                 Int32(ldc))
@@ -45,7 +45,7 @@ public enum Gemm {
         }
         if n >= m {
             // Column blocks of C: columns of op(B).
-            parallel.forEach(n, grain: 16) { r in
+            parallel.forEach(n, cost: m * k) { r in
                 let bp = transB ? b + r.lowerBound * ldb : b + r.lowerBound
                 cblas_sgemm(
                     CblasRowMajor, ta, tb, Int32(m), Int32(r.count), Int32(k), alpha, a, Int32(lda), bp, Int32(ldb),
@@ -53,7 +53,7 @@ public enum Gemm {
             }
         } else {
             // Row blocks of C: rows of op(A).
-            parallel.forEach(m, grain: 8) { r in
+            parallel.forEach(m, cost: n * k) { r in
                 let ap = transA ? a + r.lowerBound : a + r.lowerBound * lda
                 cblas_sgemm(
                     CblasRowMajor, ta, tb, Int32(r.count), Int32(n), Int32(k), alpha, ap, Int32(lda), b, Int32(ldb),

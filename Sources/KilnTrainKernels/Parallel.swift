@@ -15,11 +15,16 @@ public struct Parallel: Sendable {
     /// One thread: everything runs on the caller.
     public static let serial = Parallel(threads: 1)
 
-    /// Runs `body` over `0..<count` in up to `threads` chunks. Work smaller than `grain`
-    /// elements per thread stays on one thread (a dispatch costs microseconds).
-    public func forEach(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+    /// Work (in floats touched or multiply-adds) below which a chunk is not worth a thread:
+    /// a dispatch costs microseconds, which small tensors do not repay.
+    public static let minimumWork = 1 << 16
+
+    /// Runs `body` over `0..<count` in up to `threads` chunks, each item costing about `cost`
+    /// units of work; chunks get at least ``minimumWork`` units.
+    public func forEach(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let parts = Swift.min(threads, Swift.max(1, count / Swift.max(grain, 1)))
+        let work = count.multipliedReportingOverflow(by: Swift.max(cost, 1))
+        let parts = work.overflow ? threads : Swift.min(threads, Swift.max(1, Swift.min(count, work.partialValue / Self.minimumWork)))
         if parts <= 1 {
             body(0..<count)
             return

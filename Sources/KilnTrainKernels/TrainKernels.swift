@@ -38,7 +38,7 @@ extension TrainKernels {
     public static func swapOuter(
         _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, a: Int, b: Int, inner: Int, parallel: Parallel
     ) {
-        parallel.forEach(b, grain: Swift.max(1, 4096 / Swift.max(a * inner, 1))) { r in
+        parallel.forEach(b, cost: a * inner) { r in
             kt_swap_outer(src, dst, a, b, inner, r.lowerBound, r.upperBound)
         }
     }
@@ -64,6 +64,7 @@ extension TrainKernels {
         /// Rows of the unfolded input of one group.
         var colRows: Int { inPerGroup * geometry.kernelH * geometry.kernelW }
         var colColumns: Int { output.n * output.h * output.w }
+        var taps: Int { geometry.kernelH * geometry.kernelW }
         /// Floats of workspace the convolution needs (0 when it needs none).
         public var workspaceCount: Int { isDepthwise || isPointwise ? 0 : colRows * colColumns }
 
@@ -89,7 +90,7 @@ extension TrainKernels {
     ) {
         let g = p.c
         if p.isDepthwise {
-            parallel.forEach(p.input.c) { r in
+            parallel.forEach(p.input.c, cost: p.output.block * p.taps) { r in
                 var gg = g
                 kt_depthwise_forward(x, weight, bias, y, &gg, r.lowerBound, r.upperBound)
             }
@@ -103,7 +104,7 @@ extension TrainKernels {
                 matrix = xg
             } else {
                 let col = workspace!
-                parallel.forEach(kSize) { r in
+                parallel.forEach(kSize, cost: p.colColumns) { r in
                 var gg = g
                 kt_im2col(xg, col, &gg, r.lowerBound, r.upperBound)
             }
@@ -115,7 +116,7 @@ extension TrainKernels {
                 c: y + group * p.outPerGroup * p.output.block, ldc: p.colColumns, parallel: parallel)
         }
         if let bias {
-            parallel.forEach(p.output.c) { r in kt_channel_add(y, bias, p.output.block, r.lowerBound, r.upperBound) }
+            parallel.forEach(p.output.c, cost: p.output.block) { r in kt_channel_add(y, bias, p.output.block, r.lowerBound, r.upperBound) }
         }
     }
 
@@ -128,19 +129,19 @@ extension TrainKernels {
     ) {
         let g = p.c
         if let dbias {
-            parallel.forEach(p.output.c) { r in
+            parallel.forEach(p.output.c, cost: p.output.block) { r in
                 kt_channel_sum(dy, dbias, p.output.block, r.lowerBound, r.upperBound, accumulateDbias ? 1 : 0)
             }
         }
         if p.isDepthwise {
             if let dw {
-                parallel.forEach(p.input.c) { r in
+                parallel.forEach(p.input.c, cost: p.output.block * p.taps) { r in
                     var gg = g
                     kt_depthwise_backward_weight(dy, x, dw, nil, &gg, r.lowerBound, r.upperBound, accumulateDw ? 1 : 0)
                 }
             }
             if let dx {
-                parallel.forEach(p.input.c) { r in
+                parallel.forEach(p.input.c, cost: p.output.block * p.taps) { r in
                     var gg = g
                     kt_depthwise_backward_data(dy, weight, dx, &gg, r.lowerBound, r.upperBound, accumulateDx ? 1 : 0)
                 }
@@ -159,7 +160,7 @@ extension TrainKernels {
                     matrix = xg
                 } else {
                     let col = workspace!
-                    parallel.forEach(kSize) { r in
+                    parallel.forEach(kSize, cost: p.colColumns) { r in
                 var gg = g
                 kt_im2col(xg, col, &gg, r.lowerBound, r.upperBound)
             }
@@ -183,7 +184,7 @@ extension TrainKernels {
                     Gemm.sgemm(
                         transA: true, transB: false, m: kSize, n: cols, k: p.outPerGroup, a: wg, lda: kSize, b: dyg,
                         ldb: cols, beta: 0, c: col, ldc: cols, parallel: parallel)
-                    parallel.forEach(p.inPerGroup) { r in
+                    parallel.forEach(p.inPerGroup, cost: p.colColumns * p.taps) { r in
                         var gg = g
                         kt_col2im(col, dxg, &gg, r.lowerBound, r.upperBound, accumulateDx ? 1 : 0)
                     }
@@ -281,7 +282,7 @@ extension TrainKernels {
         beta: UnsafePointer<Float>, epsilon: Float, mean: UnsafeMutablePointer<Float>,
         invstd: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>, relu: Bool, parallel: Parallel
     ) {
-        parallel.forEach(channels, grain: Swift.max(1, 8192 / Swift.max(block, 1))) { r in
+        parallel.forEach(channels, cost: block) { r in
             kt_batchnorm_train_forward(
                 x, y, block, gamma, beta, epsilon, mean, invstd, variance, r.lowerBound, r.upperBound, relu ? 1 : 0)
         }
@@ -292,7 +293,7 @@ extension TrainKernels {
         channels: Int, block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, mul: UnsafePointer<Float>,
         add: UnsafePointer<Float>, relu: Bool, parallel: Parallel
     ) {
-        parallel.forEach(channels, grain: Swift.max(1, 8192 / Swift.max(block, 1))) { r in
+        parallel.forEach(channels, cost: block) { r in
             kt_channel_affine(x, y, block, mul, add, r.lowerBound, r.upperBound, relu ? 1 : 0)
         }
     }
@@ -305,7 +306,7 @@ extension TrainKernels {
         dx: UnsafeMutablePointer<Float>?, accumulateDx: Bool, dgamma: UnsafeMutablePointer<Float>?,
         dbeta: UnsafeMutablePointer<Float>?, parallel: Parallel
     ) {
-        parallel.forEach(channels, grain: Swift.max(1, 8192 / Swift.max(block, 1))) { r in
+        parallel.forEach(channels, cost: block) { r in
             kt_batchnorm_backward(
                 dy, x, reluOutput, mean, invstd, gamma, dx, dgamma, dbeta, block, r.lowerBound, r.upperBound,
                 accumulateDx ? 1 : 0)
@@ -317,7 +318,7 @@ extension TrainKernels {
         channels: Int, block: Int, dy: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>?,
         mul: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, accumulate: Bool, parallel: Parallel
     ) {
-        parallel.forEach(channels, grain: Swift.max(1, 8192 / Swift.max(block, 1))) { r in
+        parallel.forEach(channels, cost: block) { r in
             kt_channel_affine_backward(dy, reluOutput, mul, dx, block, r.lowerBound, r.upperBound, accumulate ? 1 : 0)
         }
     }
@@ -327,7 +328,7 @@ extension TrainKernels {
         channels: Int, block: Int, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, accumulate: Bool,
         parallel: Parallel
     ) {
-        parallel.forEach(channels, grain: Swift.max(1, 8192 / Swift.max(block, 1))) { r in
+        parallel.forEach(channels, cost: block) { r in
             kt_channel_sum(x, out, block, r.lowerBound, r.upperBound, accumulate ? 1 : 0)
         }
     }
@@ -336,7 +337,7 @@ extension TrainKernels {
     public static func channelAdd(
         channels: Int, block: Int, y: UnsafeMutablePointer<Float>, b: UnsafePointer<Float>, parallel: Parallel
     ) {
-        parallel.forEach(channels, grain: Swift.max(1, 8192 / Swift.max(block, 1))) { r in
+        parallel.forEach(channels, cost: block) { r in
             kt_channel_add(y, b, block, r.lowerBound, r.upperBound)
         }
     }
@@ -362,6 +363,13 @@ extension TrainKernels {
             case .hardSwish: return Int32(KT_HARDSWISH)
             }
         }
+        /// Relative cost per element (the exponentials of sigmoid and SiLU cost more).
+        var cost: Int {
+            switch self {
+            case .relu, .clip, .hardSwish: return 1
+            case .sigmoid, .silu: return 8
+            }
+        }
         var bounds: (Float, Float) {
             if case .clip(let lo, let hi) = self { return (lo, hi) }
             return (0, 0)
@@ -372,7 +380,7 @@ extension TrainKernels {
         _ a: Activation, count: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, parallel: Parallel
     ) {
         let (lo, hi) = a.bounds
-        parallel.forEach(count, grain: 16384) { r in
+        parallel.forEach(count, cost: a.cost) { r in
             kt_activation_forward(a.code, x, y, lo, hi, r.lowerBound, r.upperBound)
         }
     }
@@ -383,7 +391,7 @@ extension TrainKernels {
         dx: UnsafeMutablePointer<Float>, accumulate: Bool, parallel: Parallel
     ) {
         let (lo, hi) = a.bounds
-        parallel.forEach(count, grain: 16384) { r in
+        parallel.forEach(count, cost: a.cost) { r in
             kt_activation_backward(a.code, x, y, dy, dx, lo, hi, r.lowerBound, r.upperBound, accumulate ? 1 : 0)
         }
     }
@@ -419,7 +427,7 @@ extension TrainKernels {
         parallel: Parallel
     ) {
         let g = p.c
-        parallel.forEach(p.planes, grain: 4) { r in
+        parallel.forEach(p.planes, cost: p.output.plane * p.geometry.kernelH * p.geometry.kernelW) { r in
                 var gg = g
                 kt_maxpool_forward(x, y, argmax, &gg, r.lowerBound, r.upperBound)
             }
@@ -430,7 +438,7 @@ extension TrainKernels {
         accumulate: Bool, parallel: Parallel
     ) {
         let g = p.c
-        parallel.forEach(p.planes, grain: 4) { r in
+        parallel.forEach(p.planes, cost: p.output.plane * p.geometry.kernelH * p.geometry.kernelW) { r in
             var gg = g
             kt_maxpool_backward(dy, argmax, dx, &gg, r.lowerBound, r.upperBound, accumulate ? 1 : 0)
         }
@@ -440,7 +448,7 @@ extension TrainKernels {
         _ p: PoolPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, parallel: Parallel
     ) {
         let g = p.c
-        parallel.forEach(p.planes, grain: 4) { r in
+        parallel.forEach(p.planes, cost: p.output.plane * p.geometry.kernelH * p.geometry.kernelW) { r in
                 var gg = g
                 kt_avgpool_forward(x, y, &gg, r.lowerBound, r.upperBound)
             }
@@ -450,7 +458,7 @@ extension TrainKernels {
         _ p: PoolPlan, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, accumulate: Bool, parallel: Parallel
     ) {
         let g = p.c
-        parallel.forEach(p.planes, grain: 4) { r in
+        parallel.forEach(p.planes, cost: p.output.plane * p.geometry.kernelH * p.geometry.kernelW) { r in
             var gg = g
             kt_avgpool_backward(dy, dx, &gg, r.lowerBound, r.upperBound, accumulate ? 1 : 0)
         }
@@ -460,7 +468,7 @@ extension TrainKernels {
     public static func planeMean(
         planes: Int, plane: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, parallel: Parallel
     ) {
-        parallel.forEach(planes, grain: Swift.max(1, 8192 / Swift.max(plane, 1))) { r in
+        parallel.forEach(planes, cost: plane) { r in
             kt_plane_mean(x, y, plane, r.lowerBound, r.upperBound)
         }
     }
@@ -469,7 +477,7 @@ extension TrainKernels {
         planes: Int, plane: Int, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, accumulate: Bool,
         parallel: Parallel
     ) {
-        parallel.forEach(planes, grain: Swift.max(1, 8192 / Swift.max(plane, 1))) { r in
+        parallel.forEach(planes, cost: plane) { r in
             kt_plane_mean_backward(dy, dx, plane, r.lowerBound, r.upperBound, accumulate ? 1 : 0)
         }
     }
@@ -479,7 +487,7 @@ extension TrainKernels {
         planes: Int, plane: Int, x: UnsafePointer<Float>, s: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
         parallel: Parallel
     ) {
-        parallel.forEach(planes, grain: Swift.max(1, 8192 / Swift.max(plane, 1))) { r in
+        parallel.forEach(planes, cost: plane) { r in
             kt_plane_scale(x, s, y, plane, r.lowerBound, r.upperBound)
         }
     }
@@ -489,7 +497,7 @@ extension TrainKernels {
         dx: UnsafeMutablePointer<Float>?, accumulateDx: Bool, ds: UnsafeMutablePointer<Float>?, accumulateDs: Bool,
         parallel: Parallel
     ) {
-        parallel.forEach(planes, grain: Swift.max(1, 8192 / Swift.max(plane, 1))) { r in
+        parallel.forEach(planes, cost: plane) { r in
             kt_plane_scale_backward(
                 dy, x, s, dx, ds, plane, r.lowerBound, r.upperBound, accumulateDx ? 1 : 0, accumulateDs ? 1 : 0)
         }

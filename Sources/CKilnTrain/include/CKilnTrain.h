@@ -87,7 +87,8 @@ void kt_activation_forward(int kind, const float *x, float *y, float lo, float h
 void kt_activation_backward(int kind, const float *x, const float *y, const float *dy, float *dx, float lo, float hi,
                             long i0, long i1, int accumulate);
 
-/// Max pool over planes [p0, p1); argmax holds the winning input offset within the plane (-1 if none).
+/// Max pool over planes [p0, p1); argmax (may be null) receives the winning input offset within the
+/// plane: the first maximal cell in row-major order, -1 when the window has no real cell.
 void kt_maxpool_forward(const float *x, float *y, int32_t *argmax, const kt_pool_geometry *g, long p0, long p1);
 void kt_maxpool_backward(const float *dy, const int32_t *argmax, float *dx, const kt_pool_geometry *g, long p0,
                          long p1, int accumulate);

@@ -42,7 +42,7 @@ final class ConcatOp: TrainOp {
     override func forward(_ r: Run) {
         let y = r.x(outputs[0])
         let sources = inputs.map { UnsafePointer(r.x($0)) }
-        r.parallel.forEach(inputs.count) { range in
+        r.parallel.forEach(inputs.count, cost: total * outer / max(inputs.count, 1)) { range in
             for k in range {
                 for o in 0..<outer {
                     (y + o * total + offsets[k]).update(from: sources[k] + o * chunks[k], count: chunks[k])
@@ -91,7 +91,7 @@ final class SplitOp: TrainOp {
     override func forward(_ r: Run) {
         let x = UnsafePointer(r.x(inputs[0]))
         let targets = outputs.map { r.x($0) }
-        r.parallel.forEach(outputs.count) { range in
+        r.parallel.forEach(outputs.count, cost: total * outer / max(outputs.count, 1)) { range in
             for k in range {
                 for o in 0..<outer {
                     (targets[k] + o * chunks[k]).update(from: x + o * total + offsets[k], count: chunks[k])
@@ -139,7 +139,7 @@ final class ChannelShuffleOp: TrainOp {
     override func forward(_ r: Run) {
         let x = UnsafePointer(r.x(inputs[0])), y = r.x(outputs[0])
         let (c, inner) = (split.extent, split.inner)
-        r.parallel.forEach(c, grain: max(1, 16384 / max(inner, 1))) { range in
+        r.parallel.forEach(c, cost: inner * split.outer) { range in
             for o in 0..<split.outer {
                 for d in range {
                     (y + (o * c + d) * inner).update(from: x + (o * c + source(of: d)) * inner, count: inner)
@@ -152,7 +152,7 @@ final class ChannelShuffleOp: TrainOp {
         guard let dy = r.dy(outputs[0]), let dx = r.dx(inputs[0]) else { return }
         let (c, inner) = (split.extent, split.inner)
         let acc = dx.accumulate
-        r.parallel.forEach(c, grain: max(1, 16384 / max(inner, 1))) { range in
+        r.parallel.forEach(c, cost: inner * split.outer) { range in
             for o in 0..<split.outer {
                 for d in range {
                     TrainKernels.store(
