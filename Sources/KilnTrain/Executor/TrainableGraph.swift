@@ -239,7 +239,8 @@ public final class TrainableGraph {
     @discardableResult
     public func load(_ tensors: [String: Tensor]) throws(TrainingError) -> [String] {
         var unused = [String]()
-        for (name, t) in tensors {
+        for name in tensors.keys.sorted() {
+            let t = tensors[name]!
             let target: FloatBuffer
             let shape: Shape
             if let p = parameterNamed[name] {
