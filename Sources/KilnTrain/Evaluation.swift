@@ -36,8 +36,10 @@ public struct EvaluationResult {
 public enum Evaluation {
     /// Runs `net` in inference mode over every batch of `source` (epoch 0 order, unshuffled).
     public static func run(
-        _ net: TrainableGraph, on source: any BatchSource, heads: [HeadInfo], loss: MultiHeadLoss, inputName: String = "input"
+        _ net: TrainableGraph, on source: any BatchSource, heads: [HeadInfo], loss: MultiHeadLoss
     ) throws -> EvaluationResult {
+        guard net.graph.inputs.count == 1 else { throw TrainingError("training and evaluation need a graph with one input") }
+        let inputName = net.graph.inputs[0].name
         let evaluators = heads.map { HeadEvaluator($0) }
         var paths = [String]()
         var skipped = [String]()

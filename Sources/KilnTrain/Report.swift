@@ -68,6 +68,7 @@ public enum Report {
             svg += "<line x1=\"\(fmt(sx(m.x), 1))\" x2=\"\(fmt(sx(m.x), 1))\" y1=\"\(t)\" y2=\"\(t + ph)\" stroke=\"#888\" stroke-dasharray=\"2,3\"/>"
             svg += "<text x=\"\(fmt(sx(m.x) + 3, 1))\" y=\"\(t + 12)\" fill=\"#555\">\(escape(m.label))</text>"
         }
+        var legend = ""
         for (k, s) in series.enumerated() {
             let pts = s.points.filter { $0.x.isFinite && $0.y.isFinite }
             guard !pts.isEmpty else { continue }
@@ -78,9 +79,11 @@ public enum Report {
                 for p in pts { svg += "<circle cx=\"\(fmt(sx(p.x), 1))\" cy=\"\(fmt(sy(p.y), 1))\" r=\"2.8\" fill=\"\(color)\"/>" }
             }
             let ly = t + 14 + Double(k) * 14
-            svg += "<line x1=\"\(l + pw - 150)\" x2=\"\(l + pw - 130)\" y1=\"\(ly - 4)\" y2=\"\(ly - 4)\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5,3\"" : "")/>"
-            svg += "<text x=\"\(l + pw - 126)\" y=\"\(ly)\">\(escape(s.name))</text>"
+            legend += "<rect x=\"\(l + pw - 154)\" y=\"\(ly - 11)\" width=\"150\" height=\"14\" fill=\"#fff\" fill-opacity=\"0.8\"/>"
+            legend += "<line x1=\"\(l + pw - 150)\" x2=\"\(l + pw - 130)\" y1=\"\(ly - 4)\" y2=\"\(ly - 4)\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5,3\"" : "")/>"
+            legend += "<text x=\"\(l + pw - 126)\" y=\"\(ly)\">\(escape(s.name))</text>"
         }
+        svg += legend
         svg += "<text x=\"\(l + pw / 2)\" y=\"\(height - 6)\" text-anchor=\"middle\">\(escape(xLabel))</text>"
         svg += "<text transform=\"translate(14,\(t + ph / 2)) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>"
         return svg + "</svg>"
@@ -101,7 +104,7 @@ public enum Report {
         let cell = m > 12 ? 22.0 : 48.0
         let left = 10 + Double(min(24, rowLabels.map(\.count).max() ?? 4)) * 6.5
         let top = 34 + Double(min(24, columnLabels.map(\.count).max() ?? 4)) * 5.0
-        let w = Int(left + cell * Double(m) + 10), h = Int(top + cell * Double(n) + 10)
+        let w = Int(left + cell * Double(m) + 70), h = Int(top + cell * Double(n) + 10)
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"\(h)\" viewBox=\"0 0 \(w) \(h)\" font-family=\"sans-serif\" font-size=\"\(m > 12 ? 8 : 11)\">"
         svg += "<text x=\"\(left)\" y=\"12\" font-weight=\"bold\">\(escape(title))</text>"
         svg += "<text x=\"\(left)\" y=\"24\" fill=\"#666\">rows: truth, columns: prediction</text>"
@@ -161,7 +164,7 @@ public enum Report {
             for h in heads {
                 for key in ["accuracy", "f1"] {
                     let pts = history.compactMap { r in r.valid?[h]?[key].map { (x: Double(r.epoch), y: $0) } }
-                    if !pts.isEmpty && !(key == "f1" && series.contains { $0.name == "\(h) accuracy" && pts.count == 0 }) {
+                    if !pts.isEmpty {
                         series.append(Series(name: "\(h) \(key)", points: pts, dashed: key == "f1", markers: true))
                     }
                 }

@@ -46,6 +46,7 @@ public final class Trainer {
         net.batchNormMomentum = settings.batchNormMomentum
         loss = Trainer.makeLoss(heads: graph.metadata.heads, settings: settings)
         guard !loss.heads.isEmpty else { throw TrainingError("the model has no heads to train") }
+        guard graph.inputs.count == 1 else { throw TrainingError("training needs a graph with one input, this one has \(graph.inputs.count)") }
         metric = settings.checkpointMetric ?? "\(graph.metadata.heads[0].name).accuracy"
         groups = ParameterGroups(graph: net.graph, specs: settings.groups)
         if let f = settings.freeze {
@@ -134,6 +135,7 @@ public final class Trainer {
         try directory.create()
         var records = [EpochRecord]()
         let schedule = self.schedule
+        let inputName = net.graph.inputs[0].name
         while epochsDone < settings.epochs {
             if let stopAfter, epochsDone >= stopAfter { break }
             let epoch = epochsDone
@@ -157,7 +159,7 @@ public final class Trainer {
                 lr = rate
                 optimizer.learningRate = rate
                 optimizer.momentum = momentum
-                let outputs = try net.forward(["input": batch.images], training: true, dropoutSeed: dropoutSeed(step))
+                let outputs = try net.forward([inputName: batch.images], training: true, dropoutSeed: dropoutSeed(step))
                 let value = try loss.evaluate(outputs, batch.targets)
                 guard value.total.isFinite else {
                     throw TrainingError(

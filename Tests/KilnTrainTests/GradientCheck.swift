@@ -10,6 +10,7 @@ import XCTest
 /// Each checked element of an input or parameter is moved by ±eps and the central difference
 /// `(L(θ+eps) - L(θ-eps)) / 2eps` (in Double, from float outputs) is compared with the
 /// analytic gradient. Forward passes run in training mode without updating running statistics.
+/// First, the inference-mode forward pass is compared with the reference evaluator.
 struct GradientCheck {
     var eps: Float = 1e-3
     /// Tolerance: |analytic - numeric| ≤ atol + rtol · max(|analytic|, |numeric|), with atol
@@ -28,6 +29,12 @@ struct GradientCheck {
         let net = try TrainableGraph(graph)
         net.inputGradients = true
         var inputs = inputs ?? randomInputs(for: graph)
+        // The forward pass (inference mode) computes what the reference kernels compute.
+        let expected = try Evaluator(graph).run(inputs)
+        let got = try net.forward(inputs, training: false)
+        for (name, e) in expected {
+            assertClose(got[name]!, e, atol: 1e-4, rtol: 1e-4, "\(graph.name) output \(name) vs the reference", file: file, line: line)
+        }
         var rng = SeededRandom(seed: testSeed ^ 0x5A5A)
         let outputs = try net.forward(inputs, training: training, dropoutSeed: 7, updateRunningStatistics: false)
         var weights = [String: Tensor]()
