@@ -38,7 +38,9 @@ public enum Evaluation {
     public static func run(
         _ net: TrainableGraph, on source: any BatchSource, heads: [HeadInfo], loss: MultiHeadLoss
     ) throws -> EvaluationResult {
-        guard net.graph.inputs.count == 1 else { throw TrainingError("training and evaluation need a graph with one input") }
+        guard net.graph.inputs.count == 1 else {
+            throw TrainingError("training and evaluation need a graph with one input")
+        }
         let inputName = net.graph.inputs[0].name
         let evaluators = heads.map { HeadEvaluator($0) }
         var paths = [String]()
@@ -73,7 +75,8 @@ public enum Evaluation {
     /// `HEAD.pred.CLASS`, `path`.
     public static func predictionsCSV(_ result: EvaluationResult, thresholds: [String: [Float]]) -> String {
         func quote(_ s: String) -> String {
-            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
         let evaluators = result.evaluators
         func names(_ e: HeadEvaluator) -> [String] {
@@ -111,7 +114,10 @@ public enum Evaluation {
                 "macro": ["precision": r.macro.precision, "recall": r.macro.recall, "f1": r.macro.f1],
                 "micro": ["precision": r.micro.precision, "recall": r.micro.recall, "f1": r.micro.f1],
                 "per_class": r.perClass.map {
-                    ["name": $0.name, "precision": $0.precision, "recall": $0.recall, "f1": $0.f1, "support": $0.support] as [String: Any]
+                    [
+                        "name": $0.name, "precision": $0.precision, "recall": $0.recall, "f1": $0.f1,
+                        "support": $0.support,
+                    ] as [String: Any]
                 },
                 "confusion": r.confusion, "confusion_normalized": r.normalizedConfusion,
             ]
@@ -119,7 +125,9 @@ public enum Evaluation {
             if r.kind == .sigmoid { h["accuracy_multi"] = r.accuracy }
             if let t = r.threshold { h["threshold"] = t }
             if let t = r.bestThreshold { h["best_threshold"] = t }
-            if let a = r.bestAccuracy { h[r.kind == .sigmoid ? "best_accuracy_multi" : "accuracy_at_best_threshold"] = a }
+            if let a = r.bestAccuracy {
+                h[r.kind == .sigmoid ? "best_accuracy_multi" : "accuracy_at_best_threshold"] = a
+            }
             if let t = r.perClassThresholds { h["per_class_thresholds"] = t }
             if !r.sweep.isEmpty {
                 h["sweep"] = r.sweep.map { ["threshold": $0.threshold, "accuracy": $0.accuracy, "f1": $0.f1] }

@@ -42,7 +42,9 @@ public struct CrossEntropy: Hashable, Sendable, Codable {
 
     /// The mean loss and its gradient with respect to the logits.
     public func evaluate(_ logits: Tensor, _ labels: [Int]) throws(TrainingError) -> (loss: Double, gradient: Tensor) {
-        guard logits.shape.rank == 2 else { throw TrainingError("cross-entropy needs [N, classes] logits, got \(logits.shape)") }
+        guard logits.shape.rank == 2 else {
+            throw TrainingError("cross-entropy needs [N, classes] logits, got \(logits.shape)")
+        }
         let (n, c) = (logits.shape[0], logits.shape[1])
         guard labels.count == n else { throw TrainingError("\(labels.count) labels for a batch of \(n)") }
         if let w = classWeights, w.count != c {
@@ -95,7 +97,8 @@ public struct BCEWithLogits: Hashable, Sendable, Codable {
 
     public init(posWeight: [Float]? = nil) { self.posWeight = posWeight }
 
-    public func evaluate(_ logits: Tensor, _ targets: [Float]) throws(TrainingError) -> (loss: Double, gradient: Tensor) {
+    public func evaluate(_ logits: Tensor, _ targets: [Float]) throws(TrainingError) -> (loss: Double, gradient: Tensor)
+    {
         guard logits.shape.rank == 2 else { throw TrainingError("BCE needs [N, classes] logits, got \(logits.shape)") }
         let (n, c) = (logits.shape[0], logits.shape[1])
         guard targets.count == n * c else { throw TrainingError("\(targets.count) targets for \(n)x\(c) logits") }
@@ -105,7 +108,8 @@ public struct BCEWithLogits: Hashable, Sendable, Codable {
         var total = 0.0
         var grad = [Float](repeating: 0, count: n * c)
         for j in 0..<(n * c) {
-            let v = Double(x[j]), y = Double(targets[j])
+            let v = Double(x[j])
+            let y = Double(targets[j])
             let pw = Double(posWeight?[j % c] ?? 1)
             // softplus(v) = max(v, 0) + log1p(exp(-|v|)), stable for any v.
             let spPos = max(v, 0) + log1p(exp(-abs(v)))
@@ -149,7 +153,9 @@ public struct MultiHeadLoss: Hashable, Sendable {
 
     public init(heads: [HeadLoss]) { self.heads = heads }
 
-    public func evaluate(_ outputs: [String: Tensor], _ targets: [String: HeadTargets]) throws(TrainingError) -> LossValue {
+    public func evaluate(_ outputs: [String: Tensor], _ targets: [String: HeadTargets]) throws(TrainingError)
+        -> LossValue
+    {
         var value = LossValue(total: 0, perHead: [:], gradients: [:])
         for h in heads {
             guard let logits = outputs[h.head] else { throw TrainingError("the model has no output '\(h.head)'") }

@@ -100,7 +100,8 @@ public struct HeadReport: Hashable, Sendable, Codable {
         case "best_accuracy", "best_accuracy_multi": return bestAccuracy
         case "best_threshold": return bestThreshold
         case "f1", "precision", "recall":
-            let m: PRF = kind == .softmax && perClass.count == 2
+            let m: PRF =
+                kind == .softmax && perClass.count == 2
                 ? PRF(precision: perClass[1].precision, recall: perClass[1].recall, f1: perClass[1].f1) : macro
             return name == "f1" ? m.f1 : name == "precision" ? m.precision : m.recall
         default:
@@ -215,7 +216,8 @@ public final class HeadEvaluator {
             let fp = (0..<classes).reduce(0) { $0 + ($1 == c ? 0 : confusion[$1][c]) }
             let fn = confusion[c].reduce(0, +) - tp
             let m = PRF(tp: Double(tp), fp: Double(fp), fn: Double(fn))
-            perClass.append(ClassMetrics(name: classNames[c], precision: m.precision, recall: m.recall, f1: m.f1, support: tp + fn))
+            perClass.append(
+                ClassMetrics(name: classNames[c], precision: m.precision, recall: m.recall, f1: m.f1, support: tp + fn))
         }
         let accuracy = labelled > 0 ? Double(correct) / Double(labelled) : 0
         let macro = average(perClass)
@@ -223,7 +225,8 @@ public final class HeadEvaluator {
         // precision = recall = F1 = accuracy.
         let micro = PRF(precision: accuracy, recall: accuracy, f1: accuracy)
         var report = HeadReport(
-            head: info.name, kind: .softmax, samples: labelled, loss: loss, accuracy: accuracy, perClass: perClass, macro: macro,
+            head: info.name, kind: .softmax, samples: labelled, loss: loss, accuracy: accuracy, perClass: perClass,
+            macro: macro,
             micro: micro, confusion: confusion, threshold: nil, sweep: [], bestThreshold: nil, bestAccuracy: nil,
             perClassThresholds: nil)
         if classes == 2 {
@@ -231,7 +234,10 @@ public final class HeadEvaluator {
             var sweep = [ThresholdPoint]()
             for k in 1...99 {
                 let t = Double(k) / 100
-                var tp = 0, fp = 0, fn = 0, right = 0
+                var tp = 0
+                var fp = 0
+                var fn = 0
+                var right = 0
                 for i in 0..<n where labels[i] >= 0 {
                     let positive = Double(probabilities[i * 2 + 1]) >= t
                     let truth = labels[i] == 1
@@ -239,7 +245,8 @@ public final class HeadEvaluator {
                     if positive == truth { right += 1 }
                 }
                 sweep.append(
-                    ThresholdPoint(threshold: t, accuracy: labelled > 0 ? Double(right) / Double(labelled) : 0,
+                    ThresholdPoint(
+                        threshold: t, accuracy: labelled > 0 ? Double(right) / Double(labelled) : 0,
                         f1: PRF(tp: Double(tp), fp: Double(fp), fn: Double(fn)).f1))
             }
             report.sweep = sweep
@@ -277,7 +284,9 @@ public final class HeadEvaluator {
         for c in 0..<classes {
             let m = PRF(tp: Double(per[c].tp), fp: Double(per[c].fp), fn: Double(per[c].fn))
             perClass.append(
-                ClassMetrics(name: classNames[c], precision: m.precision, recall: m.recall, f1: m.f1, support: per[c].tp + per[c].fn))
+                ClassMetrics(
+                    name: classNames[c], precision: m.precision, recall: m.recall, f1: m.f1,
+                    support: per[c].tp + per[c].fn))
             confusion.append([per[c].tn, per[c].fp])
             confusion.append([per[c].fn, per[c].tp])
             sums.tp += per[c].tp
@@ -295,18 +304,23 @@ public final class HeadEvaluator {
                 s.fp += pc[c].fp
                 s.fn += pc[c].fn
                 let f1 = PRF(tp: Double(pc[c].tp), fp: Double(pc[c].fp), fn: Double(pc[c].fn)).f1
-                if f1 > perClassBest[c].f1 || (f1 == perClassBest[c].f1 && abs(t - 0.5) < abs(perClassBest[c].t - 0.5)) {
+                if f1 > perClassBest[c].f1 || (f1 == perClassBest[c].f1 && abs(t - 0.5) < abs(perClassBest[c].t - 0.5))
+                {
                     perClassBest[c] = (f1, t)
                 }
             }
             sweep.append(
-                ThresholdPoint(threshold: t, accuracy: Double(r) / total, f1: PRF(tp: Double(s.tp), fp: Double(s.fp), fn: Double(s.fn)).f1))
+                ThresholdPoint(
+                    threshold: t, accuracy: Double(r) / total,
+                    f1: PRF(tp: Double(s.tp), fp: Double(s.fp), fn: Double(s.fn)).f1))
         }
         let best = sweep.max { ($0.accuracy, -abs($0.threshold - 0.5)) < ($1.accuracy, -abs($1.threshold - 0.5)) }!
         return HeadReport(
-            head: info.name, kind: .sigmoid, samples: n, loss: loss, accuracy: Double(right) / total, perClass: perClass,
+            head: info.name, kind: .sigmoid, samples: n, loss: loss, accuracy: Double(right) / total,
+            perClass: perClass,
             macro: average(perClass), micro: PRF(tp: Double(sums.tp), fp: Double(sums.fp), fn: Double(sums.fn)),
-            confusion: confusion, threshold: threshold, sweep: sweep, bestThreshold: best.threshold, bestAccuracy: best.accuracy,
+            confusion: confusion, threshold: threshold, sweep: sweep, bestThreshold: best.threshold,
+            bestAccuracy: best.accuracy,
             perClassThresholds: perClassBest.map(\.t))
     }
 

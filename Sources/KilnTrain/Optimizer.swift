@@ -78,7 +78,8 @@ public final class Optimizer {
             let wd = s.weightDecay
             let st = stateFor(p)
             st.steps += 1
-            let theta = p.value.pointer, g = p.gradient.pointer
+            let theta = p.value.pointer
+            let g = p.gradient.pointer
             let n = p.count
             switch kind {
             case .sgd(let mu0, let dampening, let nesterov):
@@ -98,7 +99,8 @@ public final class Optimizer {
                 let decoupled: Bool
                 if case .adamW = kind { decoupled = true } else { decoupled = false }
                 let b1 = momentum ?? b1Default
-                let m = st.buffers[0].pointer, v = st.buffers[1].pointer
+                let m = st.buffers[0].pointer
+                let v = st.buffers[1].pointer
                 let t = Double(st.steps)
                 let bc1 = Float(1 - pow(Double(b1), t))
                 let bc2 = Float(1 - pow(Double(b2), t)).squareRoot()
@@ -148,7 +150,9 @@ public final class Optimizer {
     }
 
     /// Restores ``stateTensors(shapes:)``; throws when a tensor does not fit its parameter.
-    public func loadState(tensors: [String: Tensor], steps: [String: Int], parameters: [Parameter]) throws(TrainingError) {
+    public func loadState(tensors: [String: Tensor], steps: [String: Int], parameters: [Parameter])
+        throws(TrainingError)
+    {
         state = [:]
         for p in parameters {
             guard let count = steps[p.name] else { continue }
@@ -159,7 +163,9 @@ public final class Optimizer {
                     throw TrainingError("the checkpoint lacks optimizer state '\(bufferName)' for '\(p.name)'")
                 }
                 guard t.elementCount == p.count, t.dtype == .f32 else {
-                    throw TrainingError("optimizer state '\(bufferName)' for '\(p.name)' has \(t.elementCount) values, expected \(p.count)")
+                    throw TrainingError(
+                        "optimizer state '\(bufferName)' for '\(p.name)' has \(t.elementCount) values, expected \(p.count)"
+                    )
                 }
                 b.copy(from: t.floats)
             }

@@ -71,7 +71,8 @@ public struct ParameterGroups: Sendable {
                 if r.count == 1 { headNodes.insert(k) }
             }
         }
-        if let last = g.nodes.lastIndex(where: { if case .globalAvgPool = $0.op { return true } else { return false } }) {
+        if let last = g.nodes.lastIndex(where: { if case .globalAvgPool = $0.op { return true } else { return false } })
+        {
             var downstream = Set(g.nodes[last].outputs)
             for k in (last + 1)..<g.nodes.count where g.nodes[k].inputs.contains(where: downstream.contains) {
                 downstream.formUnion(g.nodes[k].outputs)

@@ -43,11 +43,20 @@ public enum Report {
         let all = series.flatMap { $0.points }.filter { $0.x.isFinite && $0.y.isFinite }
         guard !all.isEmpty else { return "<p class=\"note\">no data yet</p>" }
         let (l, r, t, b) = (56.0, 16.0, 16.0, 40.0)
-        let pw = Double(width) - l - r, ph = Double(height) - t - b
-        var x0 = all.map(\.x).min()!, x1 = all.map(\.x).max()!
-        var y0 = yRange?.lowerBound ?? all.map(\.y).min()!, y1 = yRange?.upperBound ?? all.map(\.y).max()!
-        if x1 - x0 < 1e-12 { x0 -= 0.5; x1 += 0.5 }
-        if y1 - y0 < 1e-12 { y0 -= 0.5; y1 += 0.5 }
+        let pw = Double(width) - l - r
+        let ph = Double(height) - t - b
+        var x0 = all.map(\.x).min()!
+        var x1 = all.map(\.x).max()!
+        var y0 = yRange?.lowerBound ?? all.map(\.y).min()!
+        var y1 = yRange?.upperBound ?? all.map(\.y).max()!
+        if x1 - x0 < 1e-12 {
+            x0 -= 0.5
+            x1 += 0.5
+        }
+        if y1 - y0 < 1e-12 {
+            y0 -= 0.5
+            y1 += 0.5
+        }
         if yRange == nil {
             let pad = (y1 - y0) * 0.05
             y0 -= pad
@@ -55,17 +64,20 @@ public enum Report {
         }
         func sx(_ x: Double) -> Double { l + (x - x0) / (x1 - x0) * pw }
         func sy(_ y: Double) -> Double { t + (1 - (y - y0) / (y1 - y0)) * ph }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"11\">"
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"11\">"
         svg += "<rect x=\"\(l)\" y=\"\(t)\" width=\"\(pw)\" height=\"\(ph)\" fill=\"#fff\" stroke=\"#bbb\"/>"
         for k in 0...4 {
             let y = y0 + (y1 - y0) * Double(k) / 4
-            svg += "<line x1=\"\(l)\" x2=\"\(l + pw)\" y1=\"\(fmt(sy(y), 1))\" y2=\"\(fmt(sy(y), 1))\" stroke=\"#eee\"/>"
+            svg +=
+                "<line x1=\"\(l)\" x2=\"\(l + pw)\" y1=\"\(fmt(sy(y), 1))\" y2=\"\(fmt(sy(y), 1))\" stroke=\"#eee\"/>"
             svg += "<text x=\"\(l - 4)\" y=\"\(fmt(sy(y) + 4, 1))\" text-anchor=\"end\">\(tick(y))</text>"
             let x = x0 + (x1 - x0) * Double(k) / 4
             svg += "<text x=\"\(fmt(sx(x), 1))\" y=\"\(fmt(t + ph + 14, 1))\" text-anchor=\"middle\">\(tick(x))</text>"
         }
         for m in marks {
-            svg += "<line x1=\"\(fmt(sx(m.x), 1))\" x2=\"\(fmt(sx(m.x), 1))\" y1=\"\(t)\" y2=\"\(t + ph)\" stroke=\"#888\" stroke-dasharray=\"2,3\"/>"
+            svg +=
+                "<line x1=\"\(fmt(sx(m.x), 1))\" x2=\"\(fmt(sx(m.x), 1))\" y1=\"\(t)\" y2=\"\(t + ph)\" stroke=\"#888\" stroke-dasharray=\"2,3\"/>"
             svg += "<text x=\"\(fmt(sx(m.x) + 3, 1))\" y=\"\(t + 12)\" fill=\"#555\">\(escape(m.label))</text>"
         }
         var legend = ""
@@ -74,18 +86,24 @@ public enum Report {
             guard !pts.isEmpty else { continue }
             let color = palette[k % palette.count]
             let path = pts.map { "\(fmt(sx($0.x), 1)),\(fmt(sy($0.y), 1))" }.joined(separator: " ")
-            svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.6\"\(s.dashed ? " stroke-dasharray=\"5,3\"" : "") points=\"\(path)\"/>"
+            svg +=
+                "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.6\"\(s.dashed ? " stroke-dasharray=\"5,3\"" : "") points=\"\(path)\"/>"
             if s.markers || pts.count == 1 {
-                for p in pts { svg += "<circle cx=\"\(fmt(sx(p.x), 1))\" cy=\"\(fmt(sy(p.y), 1))\" r=\"2.8\" fill=\"\(color)\"/>" }
+                for p in pts {
+                    svg += "<circle cx=\"\(fmt(sx(p.x), 1))\" cy=\"\(fmt(sy(p.y), 1))\" r=\"2.8\" fill=\"\(color)\"/>"
+                }
             }
             let ly = t + 14 + Double(k) * 14
-            legend += "<rect x=\"\(l + pw - 154)\" y=\"\(ly - 11)\" width=\"150\" height=\"14\" fill=\"#fff\" fill-opacity=\"0.8\"/>"
-            legend += "<line x1=\"\(l + pw - 150)\" x2=\"\(l + pw - 130)\" y1=\"\(ly - 4)\" y2=\"\(ly - 4)\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5,3\"" : "")/>"
+            legend +=
+                "<rect x=\"\(l + pw - 154)\" y=\"\(ly - 11)\" width=\"150\" height=\"14\" fill=\"#fff\" fill-opacity=\"0.8\"/>"
+            legend +=
+                "<line x1=\"\(l + pw - 150)\" x2=\"\(l + pw - 130)\" y1=\"\(ly - 4)\" y2=\"\(ly - 4)\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5,3\"" : "")/>"
             legend += "<text x=\"\(l + pw - 126)\" y=\"\(ly)\">\(escape(s.name))</text>"
         }
         svg += legend
         svg += "<text x=\"\(l + pw / 2)\" y=\"\(height - 6)\" text-anchor=\"middle\">\(escape(xLabel))</text>"
-        svg += "<text transform=\"translate(14,\(t + ph / 2)) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>"
+        svg +=
+            "<text transform=\"translate(14,\(t + ph / 2)) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>"
         return svg + "</svg>"
     }
 
@@ -98,33 +116,43 @@ public enum Report {
 
     /// A confusion matrix as an SVG heat map: colour by the row-normalised value, text with the
     /// count and the percentage of the row.
-    public static func confusionMatrix(_ counts: [[Int]], rowLabels: [String], columnLabels: [String], title: String) -> String {
-        let n = counts.count, m = counts.first?.count ?? 0
+    public static func confusionMatrix(_ counts: [[Int]], rowLabels: [String], columnLabels: [String], title: String)
+        -> String
+    {
+        let n = counts.count
+        let m = counts.first?.count ?? 0
         guard n > 0, m > 0 else { return "" }
         let cell = m > 12 ? 22.0 : 48.0
         let left = 10 + Double(min(24, rowLabels.map(\.count).max() ?? 4)) * 6.5
         let top = 34 + Double(min(24, columnLabels.map(\.count).max() ?? 4)) * 5.0
-        let w = Int(left + cell * Double(m) + 70), h = Int(top + cell * Double(n) + 10)
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"\(h)\" viewBox=\"0 0 \(w) \(h)\" font-family=\"sans-serif\" font-size=\"\(m > 12 ? 8 : 11)\">"
+        let w = Int(left + cell * Double(m) + 70)
+        let h = Int(top + cell * Double(n) + 10)
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"\(h)\" viewBox=\"0 0 \(w) \(h)\" font-family=\"sans-serif\" font-size=\"\(m > 12 ? 8 : 11)\">"
         svg += "<text x=\"\(left)\" y=\"12\" font-weight=\"bold\">\(escape(title))</text>"
         svg += "<text x=\"\(left)\" y=\"24\" fill=\"#666\">rows: truth, columns: prediction</text>"
         for (j, label) in columnLabels.enumerated() {
             let x = left + cell * (Double(j) + 0.5)
-            svg += "<text transform=\"translate(\(fmt(x, 1)),\(fmt(top - 4, 1))) rotate(-45)\">\(escape(String(label.prefix(24))))</text>"
+            svg +=
+                "<text transform=\"translate(\(fmt(x, 1)),\(fmt(top - 4, 1))) rotate(-45)\">\(escape(String(label.prefix(24))))</text>"
         }
         for i in 0..<n {
             let total = counts[i].reduce(0, +)
             let y = top + cell * Double(i)
-            svg += "<text x=\"\(fmt(left - 4, 1))\" y=\"\(fmt(y + cell / 2 + 4, 1))\" text-anchor=\"end\">\(escape(String(rowLabels[i].prefix(24))))</text>"
+            svg +=
+                "<text x=\"\(fmt(left - 4, 1))\" y=\"\(fmt(y + cell / 2 + 4, 1))\" text-anchor=\"end\">\(escape(String(rowLabels[i].prefix(24))))</text>"
             for j in 0..<m {
                 let v = total > 0 ? Double(counts[i][j]) / Double(total) : 0
                 let shade = Int(255 - 200 * v)
                 let fill = i == j ? "rgb(\(shade),\(min(255, shade + 40)),255)" : "rgb(255,\(shade),\(shade))"
                 let x = left + cell * Double(j)
-                svg += "<rect x=\"\(fmt(x, 1))\" y=\"\(fmt(y, 1))\" width=\"\(cell)\" height=\"\(cell)\" fill=\"\(fill)\" stroke=\"#fff\"><title>\(escape(rowLabels[i])) → \(escape(columnLabels[j])): \(counts[i][j]) (\(fmt(100 * v, 1))%)</title></rect>"
+                svg +=
+                    "<rect x=\"\(fmt(x, 1))\" y=\"\(fmt(y, 1))\" width=\"\(cell)\" height=\"\(cell)\" fill=\"\(fill)\" stroke=\"#fff\"><title>\(escape(rowLabels[i])) → \(escape(columnLabels[j])): \(counts[i][j]) (\(fmt(100 * v, 1))%)</title></rect>"
                 if m <= 12 {
-                    svg += "<text x=\"\(fmt(x + cell / 2, 1))\" y=\"\(fmt(y + cell / 2, 1))\" text-anchor=\"middle\">\(counts[i][j])</text>"
-                    svg += "<text x=\"\(fmt(x + cell / 2, 1))\" y=\"\(fmt(y + cell / 2 + 12, 1))\" text-anchor=\"middle\" fill=\"#555\" font-size=\"9\">\(fmt(100 * v, 0))%</text>"
+                    svg +=
+                        "<text x=\"\(fmt(x + cell / 2, 1))\" y=\"\(fmt(y + cell / 2, 1))\" text-anchor=\"middle\">\(counts[i][j])</text>"
+                    svg +=
+                        "<text x=\"\(fmt(x + cell / 2, 1))\" y=\"\(fmt(y + cell / 2 + 12, 1))\" text-anchor=\"middle\" fill=\"#555\" font-size=\"9\">\(fmt(100 * v, 0))%</text>"
                 }
             }
         }
@@ -149,12 +177,17 @@ public enum Report {
         var trainPoints = [(x: Double, y: Double)]()
         for r in history {
             let k = r.trainCurve.count
-            for (i, v) in r.trainCurve.enumerated() { trainPoints.append((Double(r.epoch - 1) + Double(i + 1) / Double(k), v)) }
+            for (i, v) in r.trainCurve.enumerated() {
+                trainPoints.append((Double(r.epoch - 1) + Double(i + 1) / Double(k), v))
+            }
         }
         let validPoints = history.compactMap { r in r.validLoss.map { (x: Double(r.epoch), y: $0) } }
         body += "<h2>Loss</h2>"
         body += lineChart(
-            [Series(name: "train", points: trainPoints), Series(name: "valid", points: validPoints, dashed: true, markers: true)],
+            [
+                Series(name: "train", points: trainPoints),
+                Series(name: "valid", points: validPoints, dashed: true, markers: true),
+            ],
             xLabel: "epoch", yLabel: "loss (weighted sum of heads)")
 
         // Validation metrics per epoch, per head.
@@ -174,15 +207,18 @@ public enum Report {
         }
 
         // Epoch table.
-        body += "<h2>Epochs</h2><table><tr><th>epoch</th><th>lr</th><th>train loss</th><th>valid loss</th><th>\(escape(metric))</th><th>img/s</th><th>seconds</th><th>frozen</th><th>skipped</th></tr>"
+        body +=
+            "<h2>Epochs</h2><table><tr><th>epoch</th><th>lr</th><th>train loss</th><th>valid loss</th><th>\(escape(metric))</th><th>img/s</th><th>seconds</th><th>frozen</th><th>skipped</th></tr>"
         for r in history {
-            body += "<tr><td>\(r.epoch)\(r.bestEpoch == r.epoch && r.metricValue != nil ? " ★" : "")</td><td>\(String(format: "%.2e", r.learningRate))</td><td>\(fmt(r.trainLoss))</td><td>\(r.validLoss.map { fmt($0) } ?? "")</td><td>\(r.metricValue.map { fmt($0) } ?? "")</td><td>\(fmt(r.imagesPerSecond, 0))</td><td>\(fmt(r.seconds, 1))</td><td>\(escape(r.frozen.joined(separator: ", ")))</td><td>\(r.skipped)</td></tr>"
+            body +=
+                "<tr><td>\(r.epoch)\(r.bestEpoch == r.epoch && r.metricValue != nil ? " ★" : "")</td><td>\(String(format: "%.2e", r.learningRate))</td><td>\(fmt(r.trainLoss))</td><td>\(r.validLoss.map { fmt($0) } ?? "")</td><td>\(r.metricValue.map { fmt($0) } ?? "")</td><td>\(fmt(r.imagesPerSecond, 0))</td><td>\(fmt(r.seconds, 1))</td><td>\(escape(r.frozen.joined(separator: ", ")))</td><td>\(r.skipped)</td></tr>"
         }
         body += "</table>"
 
         if let final {
             body += "<h2>Final evaluation\(split.map { " (\(escape($0)) split)" } ?? "")</h2>"
-            body += "<p>\(final.paths.count) images · loss \(fmt(final.loss))\(final.skipped.isEmpty ? "" : " · \(final.skipped.count) skipped")</p>"
+            body +=
+                "<p>\(final.paths.count) images · loss \(fmt(final.loss))\(final.skipped.isEmpty ? "" : " · \(final.skipped.count) skipped")</p>"
             for (k, r) in final.reports.enumerated() {
                 let e = final.evaluators[k]
                 let names = e.info.classNames.count == e.classes ? e.info.classNames : (0..<e.classes).map(String.init)
@@ -193,15 +229,19 @@ public enum Report {
                 if let t = r.threshold { body += " · threshold \(fmt(t, 2))" }
                 if let t = thresholds[r.head], t.count > 1 { body += " (per class)" }
                 if let bt = r.bestThreshold, let ba = r.bestAccuracy {
-                    body += " · best threshold \(fmt(bt, 2)) (\(r.kind == .sigmoid ? "accuracy_multi" : "accuracy") \(fmt(ba)))"
+                    body +=
+                        " · best threshold \(fmt(bt, 2)) (\(r.kind == .sigmoid ? "accuracy_multi" : "accuracy") \(fmt(ba)))"
                 }
                 body += "</p><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
                 for c in r.perClass {
-                    body += "<tr><td>\(escape(c.name))</td><td>\(fmt(c.precision))</td><td>\(fmt(c.recall))</td><td>\(fmt(c.f1))</td><td>\(c.support)</td></tr>"
+                    body +=
+                        "<tr><td>\(escape(c.name))</td><td>\(fmt(c.precision))</td><td>\(fmt(c.recall))</td><td>\(fmt(c.f1))</td><td>\(c.support)</td></tr>"
                 }
                 body += "</table><div class=\"row\">"
                 if r.kind == .softmax {
-                    body += confusionMatrix(r.confusion, rowLabels: names, columnLabels: names, title: "confusion matrix (normalised by row)")
+                    body += confusionMatrix(
+                        r.confusion, rowLabels: names, columnLabels: names,
+                        title: "confusion matrix (normalised by row)")
                 } else {
                     // One 2x2 matrix per class, at most 20.
                     for c in 0..<min(names.count, 20) {
@@ -212,11 +252,15 @@ public enum Report {
                 }
                 body += "</div>"
                 if !r.sweep.isEmpty {
-                    let acc = Series(name: r.kind == .sigmoid ? "accuracy_multi" : "accuracy", points: r.sweep.map { ($0.threshold, $0.accuracy) })
+                    let acc = Series(
+                        name: r.kind == .sigmoid ? "accuracy_multi" : "accuracy",
+                        points: r.sweep.map { ($0.threshold, $0.accuracy) })
                     let f1 = Series(name: "F1", points: r.sweep.map { ($0.threshold, $0.f1) }, dashed: true)
                     var marks = [(x: Double, label: String)]()
                     if let bt = r.bestThreshold { marks.append((bt, "best \(fmt(bt, 2))")) }
-                    body += "<h4>Threshold sweep</h4>" + lineChart([acc, f1], xLabel: "threshold", yLabel: "value", yRange: 0...1, marks: marks)
+                    body +=
+                        "<h4>Threshold sweep</h4>"
+                        + lineChart([acc, f1], xLabel: "threshold", yLabel: "value", yRange: 0...1, marks: marks)
                 }
             }
         }
@@ -227,6 +271,7 @@ public enum Report {
             th{background:#f4f4f4}td:first-child{text-align:left}pre{background:#f7f7f7;padding:10px;font-size:12px;overflow:auto}
             .row{display:flex;flex-wrap:wrap;gap:12px}.note{color:#777}
             """
-        return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>\(escape(title)) · Kiln training report</title><style>\(style)</style></head><body>\(body)</body></html>\n"
+        return
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>\(escape(title)) · Kiln training report</title><style>\(style)</style></head><body>\(body)</body></html>\n"
     }
 }

@@ -76,13 +76,15 @@ public struct EpochRecord: Codable, Hashable, Sendable {
     public func jsonLine() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 
     public static func decodeLines(_ text: String) -> [EpochRecord] {
         let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return text.split(separator: "\n").compactMap { try? decoder.decode(EpochRecord.self, from: Data($0.utf8)) }
     }
 }
@@ -99,17 +101,23 @@ public final class ProgressBar {
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
     /// Redraws at most ten times a second (always for the last batch).
-    public func update(epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double, imagesPerSecond: Double, lr: Float, elapsed: Double) {
+    public func update(
+        epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double, imagesPerSecond: Double, lr: Float,
+        elapsed: Double
+    ) {
         guard enabled else { return }
         let t = Self.now()
         guard batch == batches || t - last > 100_000_000 else { return }
         last = t
         let width = 24
         let done = batches > 0 ? width * batch / batches : 0
-        let bar = String(repeating: "=", count: done) + (done < width ? ">" : "") + String(repeating: " ", count: max(0, width - done - 1))
+        let bar =
+            String(repeating: "=", count: done) + (done < width ? ">" : "")
+            + String(repeating: " ", count: max(0, width - done - 1))
         let remaining = batch > 0 ? elapsed / Double(batch) * Double(batches - batch) : 0
         let line = String(
-            format: "\r\u{1B}[2Kepoch %d/%d [%@] %d/%d  loss %.4f  %.0f img/s  lr %.2e  %@<%@", epoch, epochs, bar, batch, batches,
+            format: "\r\u{1B}[2Kepoch %d/%d [%@] %d/%d  loss %.4f  %.0f img/s  lr %.2e  %@<%@", epoch, epochs, bar,
+            batch, batches,
             loss, imagesPerSecond, Double(lr), Self.clock(elapsed), Self.clock(remaining))
         FileHandle.standardError.write(Data(line.utf8))
         drawn = true
@@ -124,6 +132,7 @@ public final class ProgressBar {
 
     static func clock(_ seconds: Double) -> String {
         let s = Int(seconds.isFinite ? seconds : 0)
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+        return s >= 3600
+            ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 }

@@ -37,7 +37,8 @@ public enum LRSchedule: Hashable, Sendable {
             return (base * Float(pow(Double(gamma), Double(epoch / max(size, 1)))), nil)
         case .cosine(let etaMin, let warmup):
             if step < warmup { return (base * Float(step + 1) / Float(warmup), nil) }
-            let t = Double(step - warmup), total = Double(max(totalSteps - warmup, 1))
+            let t = Double(step - warmup)
+            let total = Double(max(totalSteps - warmup, 1))
             let lr = Double(etaMin) + (Double(base) - Double(etaMin)) * (1 + cos(Double.pi * t / total)) / 2
             return (Float(lr), nil)
         case .oneCycle(let pct, let div, let finalDiv, let cosine, let threePhase, let cycle, let baseM, let maxM):
@@ -54,7 +55,10 @@ public enum LRSchedule: Hashable, Sendable {
                     (2 * p * t - 2, maxLR, initial, Double(baseM), Double(maxM)),
                     (t - 1, initial, minLR, Double(maxM), Double(maxM)),
                 ]
-                : [(p * t - 1, initial, maxLR, Double(maxM), Double(baseM)), (t - 1, maxLR, minLR, Double(baseM), Double(maxM))]
+                : [
+                    (p * t - 1, initial, maxLR, Double(maxM), Double(baseM)),
+                    (t - 1, maxLR, minLR, Double(baseM), Double(maxM)),
+                ]
             func anneal(_ start: Double, _ end: Double, _ pct: Double) -> Double {
                 cosine ? end + (start - end) / 2 * (cos(Double.pi * pct) + 1) : (end - start) * pct + start
             }

@@ -36,7 +36,8 @@ public final class Trainer {
     public let metric: String
 
     public init(
-        graph: Graph, settings: TrainSettings, train: any BatchSource, valid: (any BatchSource)?, directory: RunDirectory
+        graph: Graph, settings: TrainSettings, train: any BatchSource, valid: (any BatchSource)?,
+        directory: RunDirectory
     ) throws {
         self.settings = settings
         self.train = train
@@ -46,15 +47,19 @@ public final class Trainer {
         net.batchNormMomentum = settings.batchNormMomentum
         loss = Trainer.makeLoss(heads: graph.metadata.heads, settings: settings)
         guard !loss.heads.isEmpty else { throw TrainingError("the model has no heads to train") }
-        guard graph.inputs.count == 1 else { throw TrainingError("training needs a graph with one input, this one has \(graph.inputs.count)") }
+        guard graph.inputs.count == 1 else {
+            throw TrainingError("training needs a graph with one input, this one has \(graph.inputs.count)")
+        }
         metric = settings.checkpointMetric ?? "\(graph.metadata.heads[0].name).accuracy"
         groups = ParameterGroups(graph: net.graph, specs: settings.groups)
         if let f = settings.freeze {
             for g in f.groups where !groups.names.contains(g) {
-                throw TrainingError("train.freeze: no parameter group '\(g)' (groups: \(groups.names.joined(separator: ", ")))")
+                throw TrainingError(
+                    "train.freeze: no parameter group '\(g)' (groups: \(groups.names.joined(separator: ", ")))")
             }
         }
-        optimizer = Optimizer(settings.optimizer, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+        optimizer = Optimizer(
+            settings.optimizer, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
         for p in net.parameters {
             let g = groups.groupOf[p.name] ?? "body"
             let spec = settings.groups.first { $0.name == g }
@@ -85,10 +90,14 @@ public final class Trainer {
             case .softmax:
                 terms.append(
                     HeadLoss(
-                        head: h.name, kind: .crossEntropy(CrossEntropy(classWeights: s.classWeights, labelSmoothing: s.labelSmoothing)),
+                        head: h.name,
+                        kind: .crossEntropy(
+                            CrossEntropy(classWeights: s.classWeights, labelSmoothing: s.labelSmoothing)),
                         weight: s.weight))
             case .sigmoid:
-                terms.append(HeadLoss(head: h.name, kind: .bceWithLogits(BCEWithLogits(posWeight: s.posWeight)), weight: s.weight))
+                terms.append(
+                    HeadLoss(
+                        head: h.name, kind: .bceWithLogits(BCEWithLogits(posWeight: s.posWeight)), weight: s.weight))
             }
         }
         return MultiHeadLoss(heads: terms)
@@ -155,7 +164,8 @@ public final class Trainer {
                 skipped += batch.skipped.count
                 for message in batch.skipped { log("skipped: \(message)") }
                 guard batch.count > 0 else { continue }
-                let (rate, momentum) = schedule.value(step: step, totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, base: settings.learningRate)
+                let (rate, momentum) = schedule.value(
+                    step: step, totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, base: settings.learningRate)
                 lr = rate
                 optimizer.learningRate = rate
                 optimizer.momentum = momentum
@@ -163,7 +173,8 @@ public final class Trainer {
                 let value = try loss.evaluate(outputs, batch.targets)
                 guard value.total.isFinite else {
                     throw TrainingError(
-                        "the loss is \(value.total) at epoch \(epoch + 1), step \(step + 1) (learning rate \(rate)); lower the learning rate. The last checkpoint is kept.")
+                        "the loss is \(value.total) at epoch \(epoch + 1), step \(step + 1) (learning rate \(rate)); lower the learning rate. The last checkpoint is kept."
+                    )
                 }
                 try net.backward(value.gradients)
                 optimizer.step(net.parameters)
@@ -180,7 +191,8 @@ public final class Trainer {
                 }
                 let elapsed = Double(ProgressBar.now() - start) / 1e9
                 progress.update(
-                    epoch: epoch + 1, epochs: settings.epochs, batch: batches, batches: stepsPerEpoch, loss: lossSum / Double(batches),
+                    epoch: epoch + 1, epochs: settings.epochs, batch: batches, batches: stepsPerEpoch,
+                    loss: lossSum / Double(batches),
                     imagesPerSecond: Double(images) / max(elapsed, 1e-9), lr: rate, elapsed: elapsed)
             }
             progress.clear()
@@ -193,8 +205,10 @@ public final class Trainer {
             var record = EpochRecord(
                 epoch: epochsDone, step: step, learningRate: Double(lr), trainLoss: lossSum / Double(batches),
                 trainLossPerHead: perHead.mapValues { $0 / Double(batches) }, trainCurve: curve, seconds: seconds,
-                imagesPerSecond: Double(images) / max(seconds, 1e-9), skipped: skipped, frozen: frozenGroups(epoch: epoch),
-                validLoss: nil, valid: nil, metric: nil, metricValue: nil, best: best, bestEpoch: bestEpoch, checkpoints: [])
+                imagesPerSecond: Double(images) / max(seconds, 1e-9), skipped: skipped,
+                frozen: frozenGroups(epoch: epoch),
+                validLoss: nil, valid: nil, metric: nil, metricValue: nil, best: best, bestEpoch: bestEpoch,
+                checkpoints: [])
             var improved = false
             if let valid, epochsDone % settings.validateEvery == 0 || epochsDone == settings.epochs {
                 let result = try Evaluation.run(net, on: valid, heads: net.graph.metadata.heads, loss: loss)
@@ -235,7 +249,9 @@ public final class Trainer {
     }
 
     private func summaryLine(_ r: EpochRecord) -> String {
-        var s = String(format: "epoch %d/%d  train loss %.4f  %.0f img/s  %.1fs", r.epoch, settings.epochs, r.trainLoss, r.imagesPerSecond, r.seconds)
+        var s = String(
+            format: "epoch %d/%d  train loss %.4f  %.0f img/s  %.1fs", r.epoch, settings.epochs, r.trainLoss,
+            r.imagesPerSecond, r.seconds)
         if let v = r.validLoss { s += String(format: "  valid loss %.4f", v) }
         if let m = r.metric, let v = r.metricValue { s += String(format: "  %@ %.4f", m, v) }
         if r.bestEpoch == r.epoch && r.metricValue != nil { s += "  (best)" }
@@ -260,7 +276,8 @@ public final class Trainer {
         let (tensors, steps) = optimizer.stateTensors(shapes: shapes)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var info: [String: String] = [
             "checkpoint": "1", "epoch": String(epochsDone), "step": String(step), "optimizer": settings.optimizer.name,
             "optimizer_steps": String(decoding: (try? encoder.encode(steps)) ?? Data(), as: UTF8.self),
@@ -279,7 +296,8 @@ public final class Trainer {
         // The record of this epoch is part of the state a resumed run continues from.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         archive.info["history"] = String(decoding: (try? encoder.encode(history + [record])) ?? Data(), as: UTF8.self)
         let bytes = try KilnFile.encode(archive)
         var written = [String]()
@@ -303,19 +321,24 @@ public final class Trainer {
         guard archive.info["checkpoint"] != nil, let epoch = archive.info["epoch"].flatMap(Int.init),
             let s = archive.info["step"].flatMap(Int.init)
         else {
-            throw TrainingError("\(path): not a training checkpoint (no epoch/step info); use train.init to start from its weights")
+            throw TrainingError(
+                "\(path): not a training checkpoint (no epoch/step info); use train.init to start from its weights")
         }
         guard archive.info["optimizer"] == settings.optimizer.name else {
-            throw TrainingError("\(path): the checkpoint used the \(archive.info["optimizer"] ?? "?") optimizer, the recipe \(settings.optimizer.name)")
+            throw TrainingError(
+                "\(path): the checkpoint used the \(archive.info["optimizer"] ?? "?") optimizer, the recipe \(settings.optimizer.name)"
+            )
         }
         let unused = try net.load(archive.graph.constants)
         let missing = net.parameters.filter { archive.graph.constants[$0.name] == nil }.map(\.name)
         guard missing.isEmpty, unused.isEmpty else {
             throw TrainingError(
-                "\(path): the checkpoint does not match the model (missing \(missing.prefix(3).joined(separator: ", ")), unknown \(unused.prefix(3).joined(separator: ", ")))")
+                "\(path): the checkpoint does not match the model (missing \(missing.prefix(3).joined(separator: ", ")), unknown \(unused.prefix(3).joined(separator: ", ")))"
+            )
         }
         let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let steps = try decoder.decode([String: Int].self, from: Data((archive.info["optimizer_steps"] ?? "{}").utf8))
         try optimizer.loadState(tensors: archive.state, steps: steps, parameters: net.parameters)
         history = (try? decoder.decode([EpochRecord].self, from: Data((archive.info["history"] ?? "[]").utf8))) ?? []
@@ -324,7 +347,9 @@ public final class Trainer {
         best = archive.info["best"].flatMap(Double.init)
         bestEpoch = archive.info["best_epoch"].flatMap(Int.init)
         try directory.create()
-        try FileIO.writeAtomically(Array((history.map { $0.jsonLine() }.joined(separator: "\n") + (history.isEmpty ? "" : "\n")).utf8), to: directory.metrics)
+        try FileIO.writeAtomically(
+            Array((history.map { $0.jsonLine() }.joined(separator: "\n") + (history.isEmpty ? "" : "\n")).utf8),
+            to: directory.metrics)
         log("resumed from \(path) after epoch \(epoch) (step \(s))")
     }
 
@@ -381,7 +406,8 @@ public final class Trainer {
             r.applyThresholds(thresholds)
             evaluation = r
             if eval.predictions {
-                try FileIO.writeAtomically(Array(Evaluation.predictionsCSV(r, thresholds: thresholds).utf8), to: directory.predictions)
+                try FileIO.writeAtomically(
+                    Array(Evaluation.predictionsCSV(r, thresholds: thresholds).utf8), to: directory.predictions)
             }
             if let split {
                 let json = try Evaluation.json(r, split: split, model: directory.model)
@@ -397,7 +423,9 @@ public final class Trainer {
     }
 
     /// Writes `report.html` from the history and, when given, the final evaluation.
-    public func writeReport(final: EvaluationResult? = nil, split: String? = nil, thresholds: [String: [Float]] = [:]) throws {
+    public func writeReport(final: EvaluationResult? = nil, split: String? = nil, thresholds: [String: [Float]] = [:])
+        throws
+    {
         let html = Report.html(
             title: URL(fileURLWithPath: directory.path).lastPathComponent, history: history, epochs: settings.epochs,
             metric: metric, final: final, split: split, thresholds: thresholds, recipe: recipeText)

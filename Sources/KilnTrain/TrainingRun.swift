@@ -14,12 +14,19 @@ public final class TrainingRun {
     public let evalSplit: String?
     let evalSource: (any BatchSource)?
 
-    public init(recipe: TrainRecipe, log: @escaping (String) -> Void = { _ in }, progress: ProgressBar = ProgressBar(enabled: false)) throws {
+    public init(
+        recipe: TrainRecipe, log: @escaping (String) -> Void = { _ in },
+        progress: ProgressBar = ProgressBar(enabled: false)
+    ) throws {
         self.recipe = recipe
         let t = recipe.train
-        let wantedEval = recipe.eval.split ?? (recipe.data.test != nil || recipe.data.format == .fashionMNIST ? "test" : "valid")
-        splits = try RecipeData.load(recipe.data, model: recipe.model, seed: t.seed, wanted: ["train", "valid", wantedEval])
-        guard let trainSet = splits.train else { throw RecipeError("\(recipe.document.source): data.train is required to train") }
+        let wantedEval =
+            recipe.eval.split ?? (recipe.data.test != nil || recipe.data.format == .fashionMNIST ? "test" : "valid")
+        splits = try RecipeData.load(
+            recipe.data, model: recipe.model, seed: t.seed, wanted: ["train", "valid", wantedEval])
+        guard let trainSet = splits.train else {
+            throw RecipeError("\(recipe.document.source): data.train is required to train")
+        }
         for (name, d) in [("train", splits.train), ("valid", splits.valid), ("test", splits.test)] {
             if let d, !d.skipped.isEmpty {
                 log("\(name): skipped \(d.skipped.count) bad rows (first: \(d.skipped[0]))")
@@ -28,9 +35,13 @@ public final class TrainingRun {
         var graph = try Zoo.build(recipe.model)
         RecipeData.annotate(&graph, with: splits.heads)
         let evalBatch = recipe.eval.batchSize ?? t.batchSize
-        let train = RecipeData.source(trainSet, model: recipe.model, data: recipe.data, batchSize: t.batchSize, training: true, dropLast: t.dropLast, seed: t.seed)
+        let train = RecipeData.source(
+            trainSet, model: recipe.model, data: recipe.data, batchSize: t.batchSize, training: true,
+            dropLast: t.dropLast, seed: t.seed)
         let valid = splits.valid.map {
-            RecipeData.source($0, model: recipe.model, data: recipe.data, batchSize: evalBatch, training: false, dropLast: false, seed: t.seed)
+            RecipeData.source(
+                $0, model: recipe.model, data: recipe.data, batchSize: evalBatch, training: false, dropLast: false,
+                seed: t.seed)
         }
         let directory = RunDirectory(recipe.directory)
         trainer = try Trainer(graph: graph, settings: t, train: train, valid: valid, directory: directory)
@@ -39,8 +50,12 @@ public final class TrainingRun {
         trainer.recipeText = recipe.document.yaml()
         if let d = splits.split(wantedEval) {
             evalSplit = wantedEval
-            evalSource = wantedEval == "valid"
-                ? valid : RecipeData.source(d, model: recipe.model, data: recipe.data, batchSize: evalBatch, training: false, dropLast: false, seed: t.seed)
+            evalSource =
+                wantedEval == "valid"
+                ? valid
+                : RecipeData.source(
+                    d, model: recipe.model, data: recipe.data, batchSize: evalBatch, training: false, dropLast: false,
+                    seed: t.seed)
         } else {
             evalSplit = nil
             evalSource = nil
@@ -73,23 +88,29 @@ public enum ModelEvaluation {
         }
         let heads = graph.metadata.heads
         guard !heads.isEmpty else { throw TrainingError("\(path): the model has no head metadata to evaluate") }
-        let chosen = split ?? recipe.eval.split ?? (recipe.data.test != nil || recipe.data.format == .fashionMNIST ? "test" : "valid")
+        let chosen =
+            split ?? recipe.eval.split
+            ?? (recipe.data.test != nil || recipe.data.format == .fashionMNIST ? "test" : "valid")
         var model = recipe.model
         if let pre = graph.metadata.preprocessing {
             model.preprocessing = pre
             (model.inputHeight, model.inputWidth, model.channels) = (pre.height, pre.width, pre.channels)
         }
-        model.heads = heads.map { HeadSpec(name: $0.name, classes: $0.classes, kind: $0.kind, classNames: $0.classNames) }
+        model.heads = heads.map {
+            HeadSpec(name: $0.name, classes: $0.classes, kind: $0.kind, classNames: $0.classNames)
+        }
         let splits = try RecipeData.load(recipe.data, model: model, seed: recipe.train.seed, wanted: [chosen])
         guard let data = splits.split(chosen) else {
             throw RecipeError("\(recipe.document.source): the recipe's data has no '\(chosen)' split")
         }
         let batch = recipe.eval.batchSize ?? recipe.train.batchSize
-        let source = RecipeData.source(data, model: model, data: recipe.data, batchSize: batch, training: false, dropLast: false, seed: 0)
+        let source = RecipeData.source(
+            data, model: model, data: recipe.data, batchSize: batch, training: false, dropLast: false, seed: 0)
         let net = try TrainableGraph(graph, threads: threads)
         let loss = Trainer.makeLoss(heads: heads, settings: recipe.train)
         var result = try Evaluation.run(net, on: source, heads: heads, loss: loss)
-        result.applyThresholds(Dictionary(uniqueKeysWithValues: heads.compactMap { h in h.thresholds.map { (h.name, $0) } }))
+        result.applyThresholds(
+            Dictionary(uniqueKeysWithValues: heads.compactMap { h in h.thresholds.map { (h.name, $0) } }))
         return (result, chosen)
     }
 }

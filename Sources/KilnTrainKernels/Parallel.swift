@@ -24,7 +24,9 @@ public struct Parallel: Sendable {
     public func forEach(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let work = count.multipliedReportingOverflow(by: Swift.max(cost, 1))
-        let parts = work.overflow ? threads : Swift.min(threads, Swift.max(1, Swift.min(count, work.partialValue / Self.minimumWork)))
+        let parts =
+            work.overflow
+            ? threads : Swift.min(threads, Swift.max(1, Swift.min(count, work.partialValue / Self.minimumWork)))
         if parts <= 1 {
             body(0..<count)
             return

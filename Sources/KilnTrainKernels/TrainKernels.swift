@@ -77,7 +77,8 @@ extension TrainKernels {
 
         var c: kt_conv_geometry {
             kt_conv_geometry(
-                n: input.n, h: input.h, w: input.w, oh: output.h, ow: output.w, kh: geometry.kernelH, kw: geometry.kernelW,
+                n: input.n, h: input.h, w: input.w, oh: output.h, ow: output.w, kh: geometry.kernelH,
+                kw: geometry.kernelW,
                 sh: geometry.strideH, sw: geometry.strideW, dh: geometry.dilationH, dw: geometry.dilationW,
                 pt: geometry.padTop, pl: geometry.padLeft)
         }
@@ -105,9 +106,9 @@ extension TrainKernels {
             } else {
                 let col = workspace!
                 parallel.forEach(kSize, cost: p.colColumns) { r in
-                var gg = g
-                kt_im2col(xg, col, &gg, r.lowerBound, r.upperBound)
-            }
+                    var gg = g
+                    kt_im2col(xg, col, &gg, r.lowerBound, r.upperBound)
+                }
                 matrix = UnsafePointer(col)
             }
             Gemm.sgemm(
@@ -116,7 +117,9 @@ extension TrainKernels {
                 c: y + group * p.outPerGroup * p.output.block, ldc: p.colColumns, parallel: parallel)
         }
         if let bias {
-            parallel.forEach(p.output.c, cost: p.output.block) { r in kt_channel_add(y, bias, p.output.block, r.lowerBound, r.upperBound) }
+            parallel.forEach(p.output.c, cost: p.output.block) { r in
+                kt_channel_add(y, bias, p.output.block, r.lowerBound, r.upperBound)
+            }
         }
     }
 
@@ -161,9 +164,9 @@ extension TrainKernels {
                 } else {
                     let col = workspace!
                     parallel.forEach(kSize, cost: p.colColumns) { r in
-                var gg = g
-                kt_im2col(xg, col, &gg, r.lowerBound, r.upperBound)
-            }
+                        var gg = g
+                        kt_im2col(xg, col, &gg, r.lowerBound, r.upperBound)
+                    }
                     matrix = UnsafePointer(col)
                 }
                 // dW[O, K] = dY[O, cols] · colᵀ
@@ -428,9 +431,9 @@ extension TrainKernels {
     ) {
         let g = p.c
         parallel.forEach(p.planes, cost: p.output.plane * p.geometry.kernelH * p.geometry.kernelW) { r in
-                var gg = g
-                kt_maxpool_forward(x, y, argmax, &gg, r.lowerBound, r.upperBound)
-            }
+            var gg = g
+            kt_maxpool_forward(x, y, argmax, &gg, r.lowerBound, r.upperBound)
+        }
     }
 
     public static func maxPoolBackward(
@@ -449,9 +452,9 @@ extension TrainKernels {
     ) {
         let g = p.c
         parallel.forEach(p.planes, cost: p.output.plane * p.geometry.kernelH * p.geometry.kernelW) { r in
-                var gg = g
-                kt_avgpool_forward(x, y, &gg, r.lowerBound, r.upperBound)
-            }
+            var gg = g
+            kt_avgpool_forward(x, y, &gg, r.lowerBound, r.upperBound)
+        }
     }
 
     public static func avgPoolBackward(

@@ -72,7 +72,8 @@ extension Kiln {
                 if !quietLog { print(line) }
                 fflush(nil)
             }
-            let session = try TrainingRun(recipe: recipe, log: log, progress: ProgressBar(enabled: quiet || json ? false : nil))
+            let session = try TrainingRun(
+                recipe: recipe, log: log, progress: ProgressBar(enabled: quiet || json ? false : nil))
             var checkpoint = resumeFrom
             if resume {
                 checkpoint = session.trainer.directory.lastCheckpoint
@@ -81,7 +82,9 @@ extension Kiln {
                 }
             }
             guard let outcome = try session.run(resume: checkpoint, stopAfter: stopAfter) else {
-                log("stopped after epoch \(session.trainer.epochsDone) of \(recipe.train.epochs); continue with --resume")
+                log(
+                    "stopped after epoch \(session.trainer.epochsDone) of \(recipe.train.epochs); continue with --resume"
+                )
                 return
             }
             let dir = session.trainer.directory
@@ -89,7 +92,8 @@ extension Kiln {
                 var object: [String: Any] = ["run": dir.path, "model": dir.model, "epochs": session.trainer.epochsDone]
                 if let best = session.trainer.best { object["best"] = best }
                 if let e = outcome.evaluation, let split = outcome.split {
-                    object["evaluation"] = try JSONSerialization.jsonObject(with: Data(try Evaluation.json(e, split: split, model: dir.model).utf8))
+                    object["evaluation"] = try JSONSerialization.jsonObject(
+                        with: Data(try Evaluation.json(e, split: split, model: dir.model).utf8))
                 }
                 try printJSON(object)
                 return
@@ -97,8 +101,12 @@ extension Kiln {
             if let e = outcome.evaluation, let split = outcome.split {
                 print("\(split) (\(e.paths.count) images):")
                 for r in e.reports {
-                    var line = String(format: "  %@: %@ %.4f  macro F1 %.4f", r.head, r.kind == .sigmoid ? "accuracy_multi" : "accuracy", r.accuracy, r.macro.f1)
-                    if r.kind == .softmax && r.perClass.count == 2 { line += String(format: "  F1 %.4f", r.perClass[1].f1) }
+                    var line = String(
+                        format: "  %@: %@ %.4f  macro F1 %.4f", r.head,
+                        r.kind == .sigmoid ? "accuracy_multi" : "accuracy", r.accuracy, r.macro.f1)
+                    if r.kind == .softmax && r.perClass.count == 2 {
+                        line += String(format: "  F1 %.4f", r.perClass[1].f1)
+                    }
                     if let t = r.threshold { line += String(format: "  threshold %.2f", t) }
                     if let bt = r.bestThreshold, let ba = r.bestAccuracy {
                         line += String(format: "  best threshold %.2f (%.4f)", bt, ba)
@@ -109,7 +117,10 @@ extension Kiln {
             print("model: \(dir.model)")
             print("report: \(dir.report)")
             if !recipe.export.formats.isEmpty {
-                print("export: " + recipe.export.formats.map { "kiln export \(dir.model) --format \($0)" }.joined(separator: "; "))
+                print(
+                    "export: "
+                        + recipe.export.formats.map { "kiln export \(dir.model) --format \($0)" }.joined(
+                            separator: "; "))
             }
         }
     }
@@ -157,7 +168,9 @@ extension Kiln {
 
         func validate() throws {
             if let split, !["valid", "test"].contains(split) { throw ValidationError("--split must be valid or test") }
-            if let threshold, !(threshold > 0 && threshold < 1) { throw ValidationError("--threshold must be between 0 and 1") }
+            if let threshold, !(threshold > 0 && threshold < 1) {
+                throw ValidationError("--threshold must be between 0 and 1")
+            }
             if threads < 1 { throw ValidationError("--threads must be at least 1") }
         }
 
@@ -166,12 +179,19 @@ extension Kiln {
             let recipe = try TrainRecipe.load(self.recipe, overrides: overrides)
             var thresholds = [String: [Float]]()
             if let threshold {
-                for h in try KilnFile.read(model).metadata.heads where h.kind == .sigmoid { thresholds[h.name] = [threshold] }
+                for h in try KilnFile.read(model).metadata.heads where h.kind == .sigmoid {
+                    thresholds[h.name] = [threshold]
+                }
             }
-            let (result, split) = try ModelEvaluation.run(model: model, recipe: recipe, split: split, threads: threads, thresholds: thresholds)
+            let (result, split) = try ModelEvaluation.run(
+                model: model, recipe: recipe, split: split, threads: threads, thresholds: thresholds)
             if let predictions {
-                let used = Dictionary(uniqueKeysWithValues: result.evaluators.compactMap { e in e.info.thresholds.map { (e.info.name, $0) } })
-                try FileIO.writeText(Evaluation.predictionsCSV(result, thresholds: used.merging(thresholds) { $1 }), to: predictions)
+                let used = Dictionary(
+                    uniqueKeysWithValues: result.evaluators.compactMap { e in
+                        e.info.thresholds.map { (e.info.name, $0) }
+                    })
+                try FileIO.writeText(
+                    Evaluation.predictionsCSV(result, thresholds: used.merging(thresholds) { $1 }), to: predictions)
             }
             if json {
                 print(try Evaluation.json(result, split: split, model: model))
@@ -179,12 +199,21 @@ extension Kiln {
             }
             print("\(model) on \(split) (\(result.paths.count) images), loss \(String(format: "%.4f", result.loss))")
             for r in result.reports {
-                print("head \(r.head) (\(r.kind.rawValue)): \(r.kind == .sigmoid ? "accuracy_multi" : "accuracy") \(String(format: "%.4f", r.accuracy)), macro F1 \(String(format: "%.4f", r.macro.f1)), micro F1 \(String(format: "%.4f", r.micro.f1))")
+                print(
+                    "head \(r.head) (\(r.kind.rawValue)): \(r.kind == .sigmoid ? "accuracy_multi" : "accuracy") \(String(format: "%.4f", r.accuracy)), macro F1 \(String(format: "%.4f", r.macro.f1)), micro F1 \(String(format: "%.4f", r.micro.f1))"
+                )
                 for c in r.perClass {
-                    print(String(format: "  %-20@ precision %.4f  recall %.4f  F1 %.4f  support %d", c.name, c.precision, c.recall, c.f1, c.support))
+                    print(
+                        String(
+                            format: "  %-20@ precision %.4f  recall %.4f  F1 %.4f  support %d", c.name, c.precision,
+                            c.recall, c.f1, c.support))
                 }
                 if let bt = r.bestThreshold, let ba = r.bestAccuracy {
-                    print(String(format: "  threshold %@, best threshold %.2f (%@ %.4f)", r.threshold.map { String(format: "%.2f", $0) } ?? "argmax", bt, r.kind == .sigmoid ? "accuracy_multi" : "accuracy", ba))
+                    print(
+                        String(
+                            format: "  threshold %@, best threshold %.2f (%@ %.4f)",
+                            r.threshold.map { String(format: "%.2f", $0) } ?? "argmax", bt,
+                            r.kind == .sigmoid ? "accuracy_multi" : "accuracy", ba))
                 }
             }
         }

@@ -3,8 +3,9 @@ import KilnKernels
 import KilnModels
 import KilnTensor
 import KilnTestSupport
-@testable import KilnTrain
 import XCTest
+
+@testable import KilnTrain
 
 /// Every backward rule against finite differences, per op and per variant (geometry, layout
 /// form, broadcasting case), then whole graphs.
@@ -12,7 +13,8 @@ final class BackwardRuleTests: XCTestCase {
     let check = GradientCheck()
 
     func conv(
-        _ name: String, input: Shape, out: Int, _ g: Conv2dGeometry, bias: Bool = false, activation: FusedActivation = .none
+        _ name: String, input: Shape, out: Int, _ g: Conv2dGeometry, bias: Bool = false,
+        activation: FusedActivation = .none
     ) throws {
         let graph = try opGraph(name, [input]) { b, x in
             let w = b.parameter("w", [out, input[1] / g.groups, g.kernelH, g.kernelW], .uniform(bound: 0.5))
@@ -32,14 +34,19 @@ final class BackwardRuleTests: XCTestCase {
         let asym = Conv2dGeometry(kernel: (2, 3), stride: (2, 1), dilation: (1, 2), pads: (0, 2, 1, 1))
         try conv("asymmetric", input: [2, 3, 6, 7], out: 2, asym, bias: true)
         try conv("grouped", input: [2, 4, 5, 5], out: 6, Conv2dGeometry(kernel: 3, padding: 1, groups: 2), bias: true)
-        try conv("fused_relu", input: [2, 3, 5, 5], out: 4, Conv2dGeometry(kernel: 3, padding: 1), bias: true, activation: .relu)
+        try conv(
+            "fused_relu", input: [2, 3, 5, 5], out: 4, Conv2dGeometry(kernel: 3, padding: 1), bias: true,
+            activation: .relu)
         try conv("fused_relu6", input: [2, 3, 5, 5], out: 4, Conv2dGeometry(kernel: 1), activation: .relu6)
     }
 
     func testConv2dDepthwise() throws {
-        try conv("depthwise", input: [2, 4, 6, 5], out: 4, Conv2dGeometry(kernel: 3, padding: 1, groups: 4), bias: true)
-        try conv("depthwise_s2", input: [3, 3, 7, 8], out: 3, Conv2dGeometry(kernel: 3, stride: 2, padding: 1, groups: 3))
-        try conv("depthwise_5x5", input: [2, 2, 9, 9], out: 2, Conv2dGeometry(kernel: 5, stride: 2, padding: 2, groups: 2))
+        try conv(
+            "depthwise", input: [2, 4, 6, 5], out: 4, Conv2dGeometry(kernel: 3, padding: 1, groups: 4), bias: true)
+        try conv(
+            "depthwise_s2", input: [3, 3, 7, 8], out: 3, Conv2dGeometry(kernel: 3, stride: 2, padding: 1, groups: 3))
+        try conv(
+            "depthwise_5x5", input: [2, 2, 9, 9], out: 2, Conv2dGeometry(kernel: 5, stride: 2, padding: 2, groups: 2))
         let asym = Conv2dGeometry(kernel: (3, 3), stride: (1, 2), dilation: (2, 1), pads: (2, 0, 1, 2), groups: 3)
         try conv("depthwise_asym", input: [2, 3, 7, 6], out: 3, asym)
         // A channel multiplier of 2 is grouped, not depthwise, in the kernels.
@@ -83,9 +90,13 @@ final class BackwardRuleTests: XCTestCase {
 
     func testAddAndMulBroadcasting() throws {
         for op in [Op.add, Op.mul] {
-            let same = try opGraph("\(op.kind)_same", [[2, 3, 4, 3], [2, 3, 4, 3]]) { b, x in [b.apply("op", op, x[0], x[1])] }
+            let same = try opGraph("\(op.kind)_same", [[2, 3, 4, 3], [2, 3, 4, 3]]) { b, x in
+                [b.apply("op", op, x[0], x[1])]
+            }
             try check.check(same)
-            let generic = try opGraph("\(op.kind)_broadcast", [[2, 3, 4, 3], [2, 1, 4, 3]]) { b, x in [b.apply("op", op, x[0], x[1])] }
+            let generic = try opGraph("\(op.kind)_broadcast", [[2, 3, 4, 3], [2, 1, 4, 3]]) { b, x in
+                [b.apply("op", op, x[0], x[1])]
+            }
             try check.check(generic)
             let rank2 = try opGraph("\(op.kind)_rank2", [[3, 4], [3, 1]]) { b, x in [b.apply("op", op, x[1], x[0])] }
             try check.check(rank2)
@@ -96,9 +107,13 @@ final class BackwardRuleTests: XCTestCase {
         // Squeeze-excitation form: [N,C,H,W] * [N,C,1,1] (per-plane scale), either order.
         let se = try opGraph("mul_plane", [[2, 3, 4, 5], [2, 3, 1, 1]]) { b, x in [b.apply("op", .mul, x[0], x[1])] }
         try check.check(se)
-        let seSwapped = try opGraph("mul_plane_swapped", [[2, 3, 4, 5], [2, 3, 1, 1]]) { b, x in [b.apply("op", .mul, x[1], x[0])] }
+        let seSwapped = try opGraph("mul_plane_swapped", [[2, 3, 4, 5], [2, 3, 1, 1]]) { b, x in
+            [b.apply("op", .mul, x[1], x[0])]
+        }
         try check.check(seSwapped)
-        let planeAdd = try opGraph("add_plane", [[2, 3, 4, 5], [2, 3, 1, 1]]) { b, x in [b.apply("op", .add, x[0], x[1])] }
+        let planeAdd = try opGraph("add_plane", [[2, 3, 4, 5], [2, 3, 1, 1]]) { b, x in
+            [b.apply("op", .add, x[0], x[1])]
+        }
         try check.check(planeAdd)
     }
 
@@ -123,7 +138,10 @@ final class BackwardRuleTests: XCTestCase {
             ("max_3_2_1", .maxPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1), layout: .nchw)),
             ("max_ceil", .maxPool2d(Pool2dGeometry(kernel: 2, stride: 2, ceilMode: true), layout: .nchw)),
             ("avg_pad", .avgPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1), layout: .nchw)),
-            ("avg_nopad", .avgPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1, countIncludePad: false), layout: .nchw)),
+            (
+                "avg_nopad",
+                .avgPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1, countIncludePad: false), layout: .nchw)
+            ),
             ("avg_ceil", .avgPool2d(Pool2dGeometry(kernel: 2, stride: 2, ceilMode: true), layout: .nchw)),
             ("global", .globalAvgPool(layout: .nchw)),
         ]
@@ -134,30 +152,47 @@ final class BackwardRuleTests: XCTestCase {
     }
 
     func testMovementOps() throws {
-        let cat1 = try opGraph("concat1", [[2, 3, 2, 2], [2, 2, 2, 2]]) { b, x in [b.apply("cat", .concat(axis: 1), x[0], x[1])] }
+        let cat1 = try opGraph("concat1", [[2, 3, 2, 2], [2, 2, 2, 2]]) { b, x in
+            [b.apply("cat", .concat(axis: 1), x[0], x[1])]
+        }
         try check.check(cat1)
-        let cat3 = try opGraph("concat_last", [[2, 3, 2, 2], [2, 3, 2, 3]]) { b, x in [b.apply("cat", .concat(axis: -1), x[0], x[1])] }
+        let cat3 = try opGraph("concat_last", [[2, 3, 2, 2], [2, 3, 2, 3]]) { b, x in
+            [b.apply("cat", .concat(axis: -1), x[0], x[1])]
+        }
         try check.check(cat3)
-        let cat0 = try opGraph("concat_batch", [[2, 3], [2, 3]]) { b, x in [b.apply("cat", .concat(axis: 0), x[0], x[1])] }
+        let cat0 = try opGraph("concat_batch", [[2, 3], [2, 3]]) { b, x in
+            [b.apply("cat", .concat(axis: 0), x[0], x[1])]
+        }
         try check.check(cat0)
         let split = try opGraph("split", [[2, 5, 2, 3]]) { b, x in b.node("split", .split(axis: 1, sizes: [2, 3]), x) }
         try check.check(split)
-        let split3 = try opGraph("split_last", [[2, 3, 2, 5]]) { b, x in b.node("split", .split(axis: 3, sizes: [1, 4]), x) }
+        let split3 = try opGraph("split_last", [[2, 3, 2, 5]]) { b, x in
+            b.node("split", .split(axis: 3, sizes: [1, 4]), x)
+        }
         try check.check(split3)
         // Only one half of the split is used: the other half's gradient is zero.
-        let half = try opGraph("split_half", [[2, 4, 2, 2]]) { b, x in [b.node("split", .split(axis: 1, sizes: [2, 2]), x)[1]] }
+        let half = try opGraph("split_half", [[2, 4, 2, 2]]) { b, x in
+            [b.node("split", .split(axis: 1, sizes: [2, 2]), x)[1]]
+        }
         try check.check(half)
-        let shuffle = try opGraph("shuffle", [[2, 6, 2, 3]]) { b, x in [b.apply("s", .channelShuffle(groups: 3, layout: .nchw), x[0])] }
+        let shuffle = try opGraph("shuffle", [[2, 6, 2, 3]]) { b, x in
+            [b.apply("s", .channelShuffle(groups: 3, layout: .nchw), x[0])]
+        }
         try check.check(shuffle)
-        let flattenView = try opGraph("flatten_view", [[3, 4, 1, 1]]) { b, x in [b.apply("f", .flatten(axis: 1), x[0])] }
+        let flattenView = try opGraph("flatten_view", [[3, 4, 1, 1]]) { b, x in [b.apply("f", .flatten(axis: 1), x[0])]
+        }
         try check.check(flattenView)
         let flatten = try opGraph("flatten", [[2, 3, 2, 2]]) { b, x in [b.apply("f", .flatten(axis: 1), x[0])] }
         try check.check(flatten)
         let reshape = try opGraph("reshape", [[2, 6]]) { b, x in [b.apply("r", .reshape(shape: [0, 2, 3]), x[0])] }
         try check.check(reshape)
-        let transpose = try opGraph("transpose", [[2, 3, 4]]) { b, x in [b.apply("t", .transpose(perm: [2, 0, 1]), x[0])] }
+        let transpose = try opGraph("transpose", [[2, 3, 4]]) { b, x in
+            [b.apply("t", .transpose(perm: [2, 0, 1]), x[0])]
+        }
         try check.check(transpose)
-        let pad = try opGraph("pad", [[2, 2, 3, 3]]) { b, x in [b.apply("p", .pad(pads: [0, 1, 2, 0, 0, 0, 1, 3], value: 0.5), x[0])] }
+        let pad = try opGraph("pad", [[2, 2, 3, 3]]) { b, x in
+            [b.apply("p", .pad(pads: [0, 1, 2, 0, 0, 0, 1, 3], value: 0.5), x[0])]
+        }
         try check.check(pad)
     }
 
@@ -175,7 +210,9 @@ final class BackwardRuleTests: XCTestCase {
         var check = self.check
         check.oneSided = true
         try check.check(try kitchenSinkGraph(batch: 3))
-        var tiny = try Zoo.build(ModelSpec(architecture: .tiny, heads: try Zoo.parseHeads("a:3,b:2"), inputHeight: 16, inputWidth: 16, batch: 3))
+        var tiny = try Zoo.build(
+            ModelSpec(
+                architecture: .tiny, heads: try Zoo.parseHeads("a:3,b:2"), inputHeight: 16, inputWidth: 16, batch: 3))
         randomizeBatchNorms(&tiny)
         var loose = check
         loose.samples = 16

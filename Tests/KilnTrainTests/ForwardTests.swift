@@ -3,9 +3,10 @@ import KilnKernels
 import KilnModels
 import KilnTensor
 import KilnTestSupport
+import XCTest
+
 @testable import KilnTrain
 @testable import KilnTrainKernels
-import XCTest
 
 /// The training kernels compute what the reference kernels compute: whole graphs in inference
 /// mode against ``Evaluator``, training mode against a reference with batch statistics, and
@@ -62,7 +63,9 @@ final class ForwardTests: XCTestCase {
         for threads in [1, 2] {
             let net = try TrainableGraph(graph, threads: threads)
             let got = try net.forward(inputs, training: false)
-            for (name, e) in expected { assertClose(got[name]!, e, atol: 1e-4, rtol: 1e-4, "\(name), \(threads) threads") }
+            for (name, e) in expected {
+                assertClose(got[name]!, e, atol: 1e-4, rtol: 1e-4, "\(name), \(threads) threads")
+            }
         }
     }
 
@@ -78,7 +81,8 @@ final class ForwardTests: XCTestCase {
 
         // running ← 0.9 · running + 0.1 · batch statistic (variance unbiased).
         let stemInput = try ConvOutput.stem(graph, inputs)
-        let c = stemInput.shape[1], m = stemInput.elementCount / c
+        let c = stemInput.shape[1]
+        let m = stemInput.elementCount / c
         let v = stemInput.floats
         let inner = stemInput.shape[2] * stemInput.shape[3]
         for ch in 0..<c {
@@ -88,8 +92,12 @@ final class ForwardTests: XCTestCase {
             let unbiased = vals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(m - 1)
             let oldMean = Double(graph.constants["stem_bn.running_mean"]!.floats[ch])
             let oldVar = Double(graph.constants["stem_bn.running_var"]!.floats[ch])
-            XCTAssertEqual(Double(net.runningStatistics["stem_bn.running_mean"]!.pointer[ch]), 0.9 * oldMean + 0.1 * mean, accuracy: 1e-5)
-            XCTAssertEqual(Double(net.runningStatistics["stem_bn.running_var"]!.pointer[ch]), 0.9 * oldVar + 0.1 * unbiased, accuracy: 1e-4)
+            XCTAssertEqual(
+                Double(net.runningStatistics["stem_bn.running_mean"]!.pointer[ch]), 0.9 * oldMean + 0.1 * mean,
+                accuracy: 1e-5)
+            XCTAssertEqual(
+                Double(net.runningStatistics["stem_bn.running_var"]!.pointer[ch]), 0.9 * oldVar + 0.1 * unbiased,
+                accuracy: 1e-4)
         }
     }
 
@@ -111,7 +119,10 @@ final class ForwardTests: XCTestCase {
             (.mobilenetV2, 32, "colour:5,gender:3"), (.efficientnetB0, 32, "logo:2"), (.resnet18, 32, "tags:4:sigmoid"),
         ]
         for (arch, size, heads) in cases {
-            var graph = try Zoo.build(ModelSpec(architecture: arch, heads: try Zoo.parseHeads(heads), inputHeight: size, inputWidth: size, batch: 2))
+            var graph = try Zoo.build(
+                ModelSpec(
+                    architecture: arch, heads: try Zoo.parseHeads(heads), inputHeight: size, inputWidth: size, batch: 2)
+            )
             randomizeBatchNorms(&graph)
             let inputs = randomInputs(for: graph)
             let expected = try Evaluator(graph).run(inputs)
@@ -153,22 +164,31 @@ final class ForwardTests: XCTestCase {
             ([2, 24, 9, 10], 24, Conv2dGeometry(kernel: 3, padding: 1, groups: 24)),
             ([2, 13, 8, 8], 13, Conv2dGeometry(kernel: 3, stride: 2, padding: 1, groups: 13)),
             ([2, 6, 7, 7], 9, Conv2dGeometry(kernel: 1)),
-            ([1, 4, 12, 9], 8, Conv2dGeometry(kernel: (5, 3), stride: (2, 3), dilation: (1, 2), pads: (2, 0, 1, 4), groups: 2)),
+            (
+                [1, 4, 12, 9], 8,
+                Conv2dGeometry(kernel: (5, 3), stride: (2, 3), dilation: (1, 2), pads: (2, 0, 1, 4), groups: 2)
+            ),
         ]
         for (shape, out, g) in geometries {
             let x = rng.uniformTensor(shape)
             let w = rng.uniformTensor([out, shape[1] / g.groups, g.kernelH, g.kernelW])
             let bias = rng.uniformTensor([out])
             let expected = Reference.conv2d(x, weight: w, bias: bias, geometry: g, layout: .nchw)
-            let plan = TrainKernels.ConvPlan(input: ActivationShape(n: shape[0], c: shape[1], h: shape[2], w: shape[3]), outputChannels: out, geometry: g)
+            let plan = TrainKernels.ConvPlan(
+                input: ActivationShape(n: shape[0], c: shape[1], h: shape[2], w: shape[3]), outputChannels: out,
+                geometry: g)
             let xs = FloatBuffer(count: x.elementCount)
             StoredLayout.store(x, into: xs.pointer, parallel: .serial)
             let ys = FloatBuffer(count: expected.elementCount)
             let ws = FloatBuffer(count: plan.workspaceCount)
-            let wb = FloatBuffer(w.floats), bb = FloatBuffer(bias.floats)
+            let wb = FloatBuffer(w.floats)
+            let bb = FloatBuffer(bias.floats)
             for threads in [1, 2] {
-                TrainKernels.convForward(plan, x: xs.pointer, weight: wb.pointer, bias: bb.pointer, y: ys.pointer, workspace: ws.pointer, parallel: Parallel(threads: threads))
-                assertClose(StoredLayout.load(ys.pointer, shape: expected.shape), expected, atol: 1e-4, rtol: 1e-4, "\(g)")
+                TrainKernels.convForward(
+                    plan, x: xs.pointer, weight: wb.pointer, bias: bb.pointer, y: ys.pointer, workspace: ws.pointer,
+                    parallel: Parallel(threads: threads))
+                assertClose(
+                    StoredLayout.load(ys.pointer, shape: expected.shape), expected, atol: 1e-4, rtol: 1e-4, "\(g)")
             }
         }
     }

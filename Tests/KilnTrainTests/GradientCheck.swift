@@ -1,8 +1,9 @@
 import KilnGraph
 import KilnTensor
 import KilnTestSupport
-@testable import KilnTrain
 import XCTest
+
+@testable import KilnTrain
 
 /// Finite-difference checks of the training executor's backward pass.
 ///
@@ -33,7 +34,9 @@ struct GradientCheck {
         let expected = try Evaluator(graph).run(inputs)
         let got = try net.forward(inputs, training: false)
         for (name, e) in expected {
-            assertClose(got[name]!, e, atol: 1e-4, rtol: 1e-4, "\(graph.name) output \(name) vs the reference", file: file, line: line)
+            assertClose(
+                got[name]!, e, atol: 1e-4, rtol: 1e-4, "\(graph.name) output \(name) vs the reference", file: file,
+                line: line)
         }
         var rng = SeededRandom(seed: testSeed ^ 0x5A5A)
         let outputs = try net.forward(inputs, training: training, dropoutSeed: 7, updateRunningStatistics: false)
@@ -55,7 +58,8 @@ struct GradientCheck {
         }
         func compare(_ what: String, analytic: [Float], count: Int, perturb: (Int, Float) -> Void) throws {
             var picker = SeededRandom(seed: testSeed &+ UInt64(count))
-            let indices = count <= samples ? Array(0..<count) : (0..<samples).map { _ in picker.int(in: 0...(count - 1)) }
+            let indices =
+                count <= samples ? Array(0..<count) : (0..<samples).map { _ in picker.int(in: 0...(count - 1)) }
             // Central and one-sided differences: near a kink (ReLU, max pool) within eps on one
             // side, the one-sided difference on the other side is the derivative at θ.
             var numeric = [(central: Double, forward: Double, backward: Double)]()
@@ -73,7 +77,8 @@ struct GradientCheck {
             // Whole graphs: every output moves, so float rounding in L is ~1e-7·Σ|r·y|.
             let noise = oneSided ? 1e-7 * magnitude / Double(eps) : 0
             for (k, i) in indices.enumerated() {
-                let a = Double(analytic[i]), n = numeric[k]
+                let a = Double(analytic[i])
+                let n = numeric[k]
                 func close(_ v: Double, _ slack: Double) -> Bool {
                     abs(a - v) <= slack * (atol * scale + rtol * max(abs(a), abs(v)) + noise)
                 }

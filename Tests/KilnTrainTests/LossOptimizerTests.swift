@@ -1,7 +1,8 @@
 import KilnTensor
 import KilnTestSupport
-@testable import KilnTrain
 import XCTest
+
+@testable import KilnTrain
 
 /// Losses, optimizers and schedules against known values. The expected numbers were computed
 /// with Python's `math` following PyTorch's definitions (F.cross_entropy with weight and
@@ -13,7 +14,8 @@ final class LossOptimizerTests: XCTestCase {
 
     func testCrossEntropyKnownValues() throws {
         XCTAssertEqual(try CrossEntropy().evaluate(logits, labels).loss, 1.1938599428986314, accuracy: 1e-6)
-        XCTAssertEqual(try CrossEntropy(labelSmoothing: 0.1).evaluate(logits, labels).loss, 1.221637720676409, accuracy: 1e-6)
+        XCTAssertEqual(
+            try CrossEntropy(labelSmoothing: 0.1).evaluate(logits, labels).loss, 1.221637720676409, accuracy: 1e-6)
         let weighted = CrossEntropy(classWeights: [1, 2, 3], labelSmoothing: 0.1)
         XCTAssertEqual(try weighted.evaluate(logits, labels).loss, 1.2133043873430758, accuracy: 1e-6)
     }
@@ -34,10 +36,12 @@ final class LossOptimizerTests: XCTestCase {
         func check(_ f: (Tensor) throws -> (loss: Double, gradient: Tensor), _ x: Tensor) throws {
             let g = try f(x).gradient.floats
             for i in 0..<x.elementCount {
-                var p = x.floats, m = x.floats
+                var p = x.floats
+                var m = x.floats
                 p[i] += 1e-3
                 m[i] -= 1e-3
-                let numeric = (try f(Tensor(shape: x.shape, floats: p)).loss - f(Tensor(shape: x.shape, floats: m)).loss) / 2e-3
+                let numeric =
+                    (try f(Tensor(shape: x.shape, floats: p)).loss - f(Tensor(shape: x.shape, floats: m)).loss) / 2e-3
                 XCTAssertEqual(Double(g[i]), numeric, accuracy: 1e-4, "element \(i)")
             }
         }
@@ -47,17 +51,22 @@ final class LossOptimizerTests: XCTestCase {
 
     func testIgnoredLabelsAndMultiHeadWeights() throws {
         let ce = try CrossEntropy().evaluate(logits, [2, -1, -1])
-        XCTAssertEqual(ce.loss, try CrossEntropy().evaluate(Tensor(shape: [1, 3], floats: [1, 2, 3]), [2]).loss, accuracy: 1e-9)
+        XCTAssertEqual(
+            ce.loss, try CrossEntropy().evaluate(Tensor(shape: [1, 3], floats: [1, 2, 3]), [2]).loss, accuracy: 1e-9)
         XCTAssertEqual(Array(ce.gradient.floats[3...]), [Float](repeating: 0, count: 6))
-        XCTAssertThrowsError(try CrossEntropy().evaluate(logits, [3, 0, 0])) { XCTAssertTrue("\($0)".contains("label 3 is out of range")) }
+        XCTAssertThrowsError(try CrossEntropy().evaluate(logits, [3, 0, 0])) {
+            XCTAssertTrue("\($0)".contains("label 3 is out of range"))
+        }
 
         let loss = MultiHeadLoss(heads: [
             HeadLoss(head: "main", kind: .crossEntropy(CrossEntropy()), weight: 2),
             HeadLoss(head: "second", kind: .crossEntropy(CrossEntropy()), weight: 1),
         ])
         let second = Tensor(shape: [3, 2], floats: [0.1, 0.2, -1, 1, 0, 0])
-        let v = try loss.evaluate(["main": logits, "second": second], ["main": .classes(labels), "second": .classes([0, 1, 1])])
-        let main = try CrossEntropy().evaluate(logits, labels), other = try CrossEntropy().evaluate(second, [0, 1, 1])
+        let v = try loss.evaluate(
+            ["main": logits, "second": second], ["main": .classes(labels), "second": .classes([0, 1, 1])])
+        let main = try CrossEntropy().evaluate(logits, labels)
+        let other = try CrossEntropy().evaluate(second, [0, 1, 1])
         XCTAssertEqual(v.total, 2 * main.loss + other.loss, accuracy: 1e-9)
         assertClose(v.gradients["main"]!, Tensor(shape: [3, 3], floats: main.gradient.floats.map { 2 * $0 }))
         XCTAssertThrowsError(try loss.evaluate(["main": logits], ["main": .classes(labels)])) {
@@ -77,10 +86,17 @@ final class LossOptimizerTests: XCTestCase {
             }
             return p.value.pointer[0]
         }
-        XCTAssertEqual(try run(.sgd(momentum: 0.9, dampening: 0, nesterov: true), weightDecay: 0.01), 0.817657258191, accuracy: 1e-6)
-        XCTAssertEqual(try run(.sgd(momentum: 0.9, dampening: 0.1, nesterov: false), weightDecay: 0), 0.8717, accuracy: 1e-6)
-        XCTAssertEqual(try run(.adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8), weightDecay: 0.01), 0.8072125541848459, accuracy: 1e-6)
-        XCTAssertEqual(try run(.adamW(beta1: 0.9, beta2: 0.999, epsilon: 1e-8), weightDecay: 0.01), 0.8082328432610408, accuracy: 1e-6)
+        XCTAssertEqual(
+            try run(.sgd(momentum: 0.9, dampening: 0, nesterov: true), weightDecay: 0.01), 0.817657258191,
+            accuracy: 1e-6)
+        XCTAssertEqual(
+            try run(.sgd(momentum: 0.9, dampening: 0.1, nesterov: false), weightDecay: 0), 0.8717, accuracy: 1e-6)
+        XCTAssertEqual(
+            try run(.adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8), weightDecay: 0.01), 0.8072125541848459,
+            accuracy: 1e-6)
+        XCTAssertEqual(
+            try run(.adamW(beta1: 0.9, beta2: 0.999, epsilon: 1e-8), weightDecay: 0.01), 0.8082328432610408,
+            accuracy: 1e-6)
     }
 
     func testFrozenParametersAreNotUpdated() throws {
@@ -96,8 +112,10 @@ final class LossOptimizerTests: XCTestCase {
     func testSchedulesKnownValues() {
         let oneCycle = LRSchedule.oneCycleDefault
         let expected: [(Int, Double, Double)] = [
-            (0, 0.004, 0.95), (1, 0.004281378056590748, 0.9497068978577179), (10, 0.029516394846410082, 0.9234204220349895),
-            (29, 0.1, 0.85), (30, 0.09994965352845243, 0.8500503466729342), (50, 0.0793893450575732, 0.8706107373853763),
+            (0, 0.004, 0.95), (1, 0.004281378056590748, 0.9497068978577179),
+            (10, 0.029516394846410082, 0.9234204220349895),
+            (29, 0.1, 0.85), (30, 0.09994965352845243, 0.8500503466729342),
+            (50, 0.0793893450575732, 0.8706107373853763),
             (99, 4e-07, 0.95),
         ]
         for (step, lr, momentum) in expected {
@@ -106,23 +124,32 @@ final class LossOptimizerTests: XCTestCase {
             XCTAssertEqual(Double(v.momentum!), momentum, accuracy: 1e-6, "one-cycle momentum step \(step)")
         }
         let threePhase = LRSchedule.oneCycle(
-            pctStart: 0.25, divFactor: 25, finalDivFactor: 1e4, annealCosine: true, threePhase: true, cycleMomentum: true,
+            pctStart: 0.25, divFactor: 25, finalDivFactor: 1e4, annealCosine: true, threePhase: true,
+            cycleMomentum: true,
             baseMomentum: 0.85, maxMomentum: 0.95)
         for (step, lr) in [(0, 0.04), (5, 0.8594112549695427), (15, 0.011694530569988279), (19, 4e-06)] {
-            XCTAssertEqual(Double(threePhase.value(step: step, totalSteps: 20, stepsPerEpoch: 5, base: 1).lr), lr, accuracy: lr * 1e-5)
+            XCTAssertEqual(
+                Double(threePhase.value(step: step, totalSteps: 20, stepsPerEpoch: 5, base: 1).lr), lr,
+                accuracy: lr * 1e-5)
         }
         let linear = LRSchedule.oneCycle(
-            pctStart: 0.3, divFactor: 25, finalDivFactor: 1e4, annealCosine: false, threePhase: false, cycleMomentum: true,
+            pctStart: 0.3, divFactor: 25, finalDivFactor: 1e4, annealCosine: false, threePhase: false,
+            cycleMomentum: true,
             baseMomentum: 0.85, maxMomentum: 0.95)
-        XCTAssertEqual(Double(linear.value(step: 7, totalSteps: 20, stepsPerEpoch: 5, base: 1).lr), 0.8571434285714286, accuracy: 1e-6)
+        XCTAssertEqual(
+            Double(linear.value(step: 7, totalSteps: 20, stepsPerEpoch: 5, base: 1).lr), 0.8571434285714286,
+            accuracy: 1e-6)
         let cosine = LRSchedule.cosine(etaMin: 0.001, warmupSteps: 0)
         for (t, lr) in [(0, 0.1), (25, 0.0855017856687341), (50, 0.0505), (99, 0.0010244252618962857)] {
-            XCTAssertEqual(Double(cosine.value(step: t, totalSteps: 100, stepsPerEpoch: 10, base: 0.1).lr), lr, accuracy: 1e-7)
+            XCTAssertEqual(
+                Double(cosine.value(step: t, totalSteps: 100, stepsPerEpoch: 10, base: 0.1).lr), lr, accuracy: 1e-7)
         }
         let step = LRSchedule.step(stepSize: 2, gamma: 0.1)
         XCTAssertEqual(step.value(step: 19, totalSteps: 100, stepsPerEpoch: 10, base: 1).lr, 1)
-        XCTAssertEqual(Double(step.value(step: 20, totalSteps: 100, stepsPerEpoch: 10, base: 1).lr), 0.1, accuracy: 1e-7)
-        XCTAssertEqual(Double(step.value(step: 45, totalSteps: 100, stepsPerEpoch: 10, base: 1).lr), 0.01, accuracy: 1e-8)
+        XCTAssertEqual(
+            Double(step.value(step: 20, totalSteps: 100, stepsPerEpoch: 10, base: 1).lr), 0.1, accuracy: 1e-7)
+        XCTAssertEqual(
+            Double(step.value(step: 45, totalSteps: 100, stepsPerEpoch: 10, base: 1).lr), 0.01, accuracy: 1e-8)
         let warm = LRSchedule.cosine(etaMin: 0, warmupSteps: 10)
         XCTAssertEqual(warm.value(step: 4, totalSteps: 110, stepsPerEpoch: 10, base: 1).lr, 0.5)
         XCTAssertEqual(warm.value(step: 10, totalSteps: 110, stepsPerEpoch: 10, base: 1).lr, 1)

@@ -1,8 +1,9 @@
 import KilnGraph
 import KilnTensor
 import KilnTestSupport
-@testable import KilnTrain
 import XCTest
+
+@testable import KilnTrain
 
 /// Metrics on hand-checked examples.
 final class MetricsTests: XCTestCase {
@@ -53,7 +54,8 @@ final class MetricsTests: XCTestCase {
         // probabilities (sigmoid of logits): [0.9, 0.6], [0.2, 0.7], [0.435, 0.1]
         func logit(_ p: Float) -> Float { Float(log(Double(p) / (1 - Double(p)))) }
         let probs: [Float] = [0.9, 0.6, 0.2, 0.7, 0.435, 0.1]
-        try e.add(logits: Tensor(shape: [3, 2], floats: probs.map(logit)), targets: .multiHot([1, 0, 0, 1, 1, 0], classes: 2))
+        try e.add(
+            logits: Tensor(shape: [3, 2], floats: probs.map(logit)), targets: .multiHot([1, 0, 0, 1, 1, 0], classes: 2))
         let r = e.report(threshold: 0.5)
         // At 0.5: predictions [1,1],[0,1],[0,0] vs truth [1,0],[0,1],[1,0]: 4 of 6 right.
         XCTAssertEqual(r.accuracy, 4.0 / 6, accuracy: 1e-12)
@@ -72,13 +74,18 @@ final class MetricsTests: XCTestCase {
 
     func testPredictionFileLayout() throws {
         let a = HeadEvaluator(HeadInfo(name: "a", classes: 2, classNames: ["no", "yes"]))
-        let t = HeadEvaluator(HeadInfo(name: "t", kind: .sigmoid, classes: 2, classNames: ["x", "y"], thresholds: [0.5]))
+        let t = HeadEvaluator(
+            HeadInfo(name: "t", kind: .sigmoid, classes: 2, classNames: ["x", "y"], thresholds: [0.5]))
         try a.add(logits: Tensor(shape: [1, 2], floats: [0, 0]), targets: .classes([1]))
         try t.add(logits: Tensor(shape: [1, 2], floats: [10, -10]), targets: .multiHot([1, 1], classes: 2))
-        let result = EvaluationResult(reports: [a.report(), t.report()], loss: 0, evaluators: [a, t], paths: ["img, 1.png"], skipped: [])
+        let result = EvaluationResult(
+            reports: [a.report(), t.report()], loss: 0, evaluators: [a, t], paths: ["img, 1.png"], skipped: [])
         let csv = Evaluation.predictionsCSV(result, thresholds: [:])
         let lines = csv.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines[0], "a.p.no,a.p.yes,t.p.x,t.p.y,a.true.no,a.true.yes,t.true.x,t.true.y,a.pred.no,a.pred.yes,t.pred.x,t.pred.y,path")
+        XCTAssertEqual(
+            lines[0],
+            "a.p.no,a.p.yes,t.p.x,t.p.y,a.true.no,a.true.yes,t.true.x,t.true.y,a.pred.no,a.pred.yes,t.pred.x,t.pred.y,path"
+        )
         XCTAssertEqual(lines[1], "0.500000,0.500000,0.999955,0.000045,0,1,1,1,1,0,1,0,\"img, 1.png\"")
     }
 }

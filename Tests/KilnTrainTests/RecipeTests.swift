@@ -3,8 +3,9 @@ import KilnGraph
 import KilnModels
 import KilnTensor
 import KilnTestSupport
-@testable import KilnTrain
 import XCTest
+
+@testable import KilnTrain
 
 /// Recipes: every file in Models/ reads, overrides behave as Hydra's, mistakes are errors
 /// naming the file and the key.
@@ -23,14 +24,18 @@ final class RecipeTests: XCTestCase {
           optimizer: {name: sgd, lr: 0.1}
         """
 
-    func document(_ extra: String = "") throws -> RecipeDocument { try RecipeDocument(text: base + extra, source: "r.yaml") }
+    func document(_ extra: String = "") throws -> RecipeDocument {
+        try RecipeDocument(text: base + extra, source: "r.yaml")
+    }
 
     func testEveryModelRecipeReads() throws {
         let folder = repositoryRoot.appendingPathComponent("Models")
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }
+            .sorted()
         for required in [
             "fashion-mnist.yaml", "fashion-mnist-two-heads.yaml", "fashion-mnist-multi-output.yaml",
-            "fashion-mnist-mosaic-multilabel.yaml", "documents-three-outputs-256.yaml", "documents-three-outputs-320.yaml",
+            "fashion-mnist-mosaic-multilabel.yaml", "documents-three-outputs-256.yaml",
+            "documents-three-outputs-320.yaml",
             "documents-two-heads-256.yaml", "logo-efficientnet-b0.yaml", "fashion-attributes-mobilenet-v2.yaml",
             "pascal-resnet18-multilabel.yaml",
         ] {
@@ -42,7 +47,9 @@ final class RecipeTests: XCTestCase {
             XCTAssertTrue(r.data.train != nil || r.data.format == .fashionMNIST, name)
             XCTAssertNotNil(r.train.checkpointMetric, "\(name) chooses its best checkpoint")
             XCTAssertFalse(r.export.formats.isEmpty, name)
-            for h in r.train.losses.keys { XCTAssertTrue(r.model.heads.contains { $0.name == h }, "\(name): loss for \(h)") }
+            for h in r.train.losses.keys {
+                XCTAssertTrue(r.model.heads.contains { $0.name == h }, "\(name): loss for \(h)")
+            }
             _ = try Zoo.build(r.model)
         }
         let twoHeads = try TrainRecipe.load(folder.appendingPathComponent("documents-two-heads-256.yaml").path)
@@ -101,19 +108,29 @@ final class RecipeTests: XCTestCase {
         fails("\nextra: 1", "r.yaml: unknown section 'extra'")
         var doc = try document()
         try doc.apply(override: "train.epochs=0")
-        XCTAssertThrowsError(try TrainRecipe(document: doc)) { XCTAssertTrue("\($0)".contains("r.yaml: train.epochs: must be at least 1, got 0")) }
+        XCTAssertThrowsError(try TrainRecipe(document: doc)) {
+            XCTAssertTrue("\($0)".contains("r.yaml: train.epochs: must be at least 1, got 0"))
+        }
         doc = try document()
         try doc.apply(override: "+train.epochz=2")
-        XCTAssertThrowsError(try TrainRecipe(document: doc)) { XCTAssertTrue("\($0)".contains("r.yaml: train.epochz: unknown key; allowed: epochs,")) }
+        XCTAssertThrowsError(try TrainRecipe(document: doc)) {
+            XCTAssertTrue("\($0)".contains("r.yaml: train.epochz: unknown key; allowed: epochs,"))
+        }
         doc = try document()
         try doc.apply(override: "train.checkpoint_metric=c.accuracy")
-        XCTAssertThrowsError(try TrainRecipe(document: doc)) { XCTAssertTrue("\($0)".contains("HEAD.METRIC with a head of the model (a, b)")) }
+        XCTAssertThrowsError(try TrainRecipe(document: doc)) {
+            XCTAssertTrue("\($0)".contains("HEAD.METRIC with a head of the model (a, b)"))
+        }
         doc = try document()
         try doc.apply(override: "train.optimizer.name=lamb")
-        XCTAssertThrowsError(try TrainRecipe(document: doc)) { XCTAssertTrue("\($0)".contains("unknown optimizer 'lamb'")) }
+        XCTAssertThrowsError(try TrainRecipe(document: doc)) {
+            XCTAssertTrue("\($0)".contains("unknown optimizer 'lamb'"))
+        }
         doc = try document()
         try doc.apply(override: "+data.augment=[{rotate: 3}]")
-        XCTAssertThrowsError(try TrainRecipe(document: doc)) { XCTAssertTrue("\($0)".contains("data.augment[0]: unknown transform 'rotate'")) }
+        XCTAssertThrowsError(try TrainRecipe(document: doc)) {
+            XCTAssertTrue("\($0)".contains("data.augment[0]: unknown transform 'rotate'"))
+        }
         doc = try document()
         try doc.apply(override: "+data.heads=[\"x: class=\"]")
         XCTAssertThrowsError(try TrainRecipe(document: doc)) { XCTAssertTrue("\($0)".contains("r.yaml: data.heads:")) }
@@ -144,7 +161,9 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(r.train.freeze, FreezeSpec(groups: ["body"], epochs: 2, trainNorm: false))
         XCTAssertTrue(r.train.maximizeMetric)
         XCTAssertEqual(r.eval.threshold, .perClass)
-        guard case .oneCycle(let pct, _, _, _, let three, _, _, _) = r.train.schedule else { return XCTFail("one-cycle") }
+        guard case .oneCycle(let pct, _, _, _, let three, _, _, _) = r.train.schedule else {
+            return XCTFail("one-cycle")
+        }
         XCTAssertEqual(pct, 0.2)
         XCTAssertTrue(three)
         XCTAssertTrue(ParameterGroups.matches("heads.a.fc.weight", "heads.*"))
@@ -155,12 +174,17 @@ final class RecipeTests: XCTestCase {
 
     /// The structural head/body split on the zoo's multi-head and one-head models.
     func testDefaultGroupsFindTheHeads() throws {
-        let two = try Zoo.build(ModelSpec(architecture: .shufflenetV2x0_5, heads: try Zoo.parseHeads("screen:2,not_document:2"), inputHeight: 64, inputWidth: 64))
+        let two = try Zoo.build(
+            ModelSpec(
+                architecture: .shufflenetV2x0_5, heads: try Zoo.parseHeads("screen:2,not_document:2"), inputHeight: 64,
+                inputWidth: 64))
         let g = ParameterGroups(graph: two, specs: [])
         XCTAssertEqual(g.groupOf["heads.screen.conv5.0.weight"], "head")
         XCTAssertEqual(g.groupOf["heads.screen.fc.weight"], "head")
         XCTAssertEqual(g.groupOf["stage4.3.branch2.5.weight"], "body")
-        let one = try Zoo.build(ModelSpec(architecture: .efficientnetB0, heads: try Zoo.parseHeads("logo:2"), inputHeight: 32, inputWidth: 32))
+        let one = try Zoo.build(
+            ModelSpec(
+                architecture: .efficientnetB0, heads: try Zoo.parseHeads("logo:2"), inputHeight: 32, inputWidth: 32))
         let h = ParameterGroups(graph: one, specs: [])
         XCTAssertEqual(Set(h.groupOf.filter { $0.value == "head" }.keys), ["classifier.1.weight", "classifier.1.bias"])
     }

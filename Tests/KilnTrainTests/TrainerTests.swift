@@ -4,8 +4,9 @@ import KilnImage
 import KilnModels
 import KilnTensor
 import KilnTestSupport
-@testable import KilnTrain
 import XCTest
+
+@testable import KilnTrain
 
 /// Training end to end: overfitting, reproducibility, resume, freezing, bad data.
 final class TrainerTests: XCTestCase {
@@ -20,7 +21,9 @@ final class TrainerTests: XCTestCase {
 
     func tinyGraph(heads: String = "a:3,b:2", size: Int = 16, dropout: Float? = nil) throws -> Graph {
         try Zoo.build(
-            ModelSpec(architecture: .tiny, heads: try Zoo.parseHeads(heads), inputHeight: size, inputWidth: size, dropout: dropout))
+            ModelSpec(
+                architecture: .tiny, heads: try Zoo.parseHeads(heads), inputHeight: size, inputWidth: size,
+                dropout: dropout))
     }
 
     func testTinyNetOverfitsASmallBatch() throws {
@@ -40,7 +43,9 @@ final class TrainerTests: XCTestCase {
         XCTAssertLessThan(last, 0.02)
         for training in [true, false] {
             let e = HeadEvaluator(HeadInfo(name: "a", classes: 3))
-            try e.add(logits: try net.forward(["input": images], training: training, updateRunningStatistics: false)["a"]!, targets: .classes(labels))
+            try e.add(
+                logits: try net.forward(["input": images], training: training, updateRunningStatistics: false)["a"]!,
+                targets: .classes(labels))
             XCTAssertEqual(e.report().accuracy, 1, "training mode \(training): every sample right")
         }
     }
@@ -49,7 +54,8 @@ final class TrainerTests: XCTestCase {
     func quadrantData(count: Int, seed: UInt64) -> (Tensor, [String: HeadTargets]) {
         var rng = SeededRandom(seed: seed)
         var values = [Float]()
-        var a = [Int](), b = [Int]()
+        var a = [Int]()
+        var b = [Int]()
         for i in 0..<count {
             let q = i % 3
             for c in 0..<3 {
@@ -90,7 +96,8 @@ final class TrainerTests: XCTestCase {
         let train = TensorSource(images: x, targets: y, batchSize: 8, shuffle: true, dropLast: true, seed: 5)
         let valid = TensorSource(images: vx, targets: vy, batchSize: 8, shuffle: false)
         return try Trainer(
-            graph: try tinyGraph(dropout: 0.3), settings: settings(epochs: epochs, threads: threads), train: train, valid: valid,
+            graph: try tinyGraph(dropout: 0.3), settings: settings(epochs: epochs, threads: threads), train: train,
+            valid: valid,
             directory: RunDirectory(dir.appendingPathComponent(name).path))
     }
 
@@ -161,7 +168,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertGreaterThan(t.best ?? 0, 0.9, "validation accuracy of head a")
         let (vx, vy) = quadrantData(count: 12, seed: 2)
         let outcome = try t.finish(
-            evalSource: TensorSource(images: vx, targets: vy, batchSize: 5, shuffle: false), split: "valid", settings: EvalSettings())
+            evalSource: TensorSource(images: vx, targets: vy, batchSize: 5, shuffle: false), split: "valid",
+            settings: EvalSettings())
         let model = try KilnFile.read(t.directory.model)
         XCTAssertEqual(model.metadata.heads.map(\.name), ["a", "b"])
         XCTAssertEqual(outcome.evaluation?.reports.count, 2)
@@ -190,8 +198,11 @@ final class TrainerTests: XCTestCase {
             }
         }
         let images = Tensor(shape: x.shape, floats: v)
-        let source = TensorSource(images: images, targets: ["tags": .multiHot(flags, classes: 2)], batchSize: 8, shuffle: true, dropLast: true)
-        let valid = TensorSource(images: images, targets: ["tags": .multiHot(flags, classes: 2)], batchSize: 8, shuffle: false)
+        let source = TensorSource(
+            images: images, targets: ["tags": .multiHot(flags, classes: 2)], batchSize: 8, shuffle: true, dropLast: true
+        )
+        let valid = TensorSource(
+            images: images, targets: ["tags": .multiHot(flags, classes: 2)], batchSize: 8, shuffle: false)
         var s = TrainSettings()
         s.epochs = 6
         s.batchSize = 8
@@ -219,17 +230,20 @@ final class TrainerTests: XCTestCase {
     /// Writes `count` 16x16 PNGs (class k = brightness) and a CSV per split; returns the folder.
     func writeImageFolder(count: Int = 24) throws -> URL {
         let root = dir.appendingPathComponent("data")
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("images"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("images"), withIntermediateDirectories: true)
         var rows = [String: [String]]()
         for i in 0..<count {
             let cls = i % 2
             let value = UInt8(cls == 0 ? 40 : 210)
-            try Image(width: 16, height: 16, channels: 3, fill: [value, value, UInt8(i * 7 % 256)]).write(to: root.appendingPathComponent("images/\(i).png").path)
+            try Image(width: 16, height: 16, channels: 3, fill: [value, value, UInt8(i * 7 % 256)]).write(
+                to: root.appendingPathComponent("images/\(i).png").path)
             let split = i < count * 2 / 3 ? "train" : "val"
             rows[split, default: ["path,class_id"]].append("images/\(i).png,\(cls)")
         }
         for (split, lines) in rows {
-            try (lines.joined(separator: "\n") + "\n").write(to: root.appendingPathComponent("\(split).csv"), atomically: true, encoding: .utf8)
+            try (lines.joined(separator: "\n") + "\n").write(
+                to: root.appendingPathComponent("\(split).csv"), atomically: true, encoding: .utf8)
         }
         return root
     }
@@ -271,7 +285,8 @@ final class TrainerTests: XCTestCase {
         let saved = try String(contentsOfFile: "\(run.trainer.directory.path)/recipe.yaml", encoding: .utf8)
         XCTAssertTrue(saved.contains("epochs: 2"))
         // kiln eval's library path gives the same figures as the run's final evaluation.
-        let (again, split) = try ModelEvaluation.run(model: run.trainer.directory.model, recipe: try recipe(root), split: "valid", threads: 1)
+        let (again, split) = try ModelEvaluation.run(
+            model: run.trainer.directory.model, recipe: try recipe(root), split: "valid", threads: 1)
         XCTAssertEqual(split, "valid")
         XCTAssertEqual(again.reports[0].accuracy, outcome.evaluation!.reports[0].accuracy)
         XCTAssertEqual(again.reports[0].confusion, outcome.evaluation!.reports[0].confusion)
@@ -285,7 +300,8 @@ final class TrainerTests: XCTestCase {
         lines.append("images/0.png,5")  // label outside the class list
         try (lines.joined(separator: "\n") + "\n").write(to: train, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try TrainingRun(recipe: try recipe(root))) { error in
-            XCTAssertTrue("\(error)".contains("train.csv:4: ") && "\(error)".contains("missing.png: no such file"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains("train.csv:4: ") && "\(error)".contains("missing.png: no such file"), "\(error)")
         }
         var messages = [String]()
         let run = try TrainingRun(recipe: try recipe(root, ["data.skip_bad=true"]), log: { messages.append($0) })
@@ -315,7 +331,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertNoThrow(try KilnFile.readArchive(last))
         let lenient = try TrainingRun(recipe: try recipe(root, ["data.skip_bad=true"]))
         XCTAssertNotNil(try lenient.run(resume: last))
-        let records = EpochRecord.decodeLines(try String(contentsOfFile: lenient.trainer.directory.metrics, encoding: .utf8))
+        let records = EpochRecord.decodeLines(
+            try String(contentsOfFile: lenient.trainer.directory.metrics, encoding: .utf8))
         XCTAssertEqual(records.map(\.epoch), [1, 2])
         XCTAssertEqual(records[1].skipped, 1)
     }
@@ -325,7 +342,10 @@ final class TrainerTests: XCTestCase {
         try t.fit()
         let other = try Trainer(
             graph: try tinyGraph(heads: "a:4,b:2", dropout: 0.3), settings: settings(epochs: 1),
-            train: TensorSource(images: Tensor(zeros: [8, 3, 16, 16]), targets: ["a": .classes(Array(repeating: 0, count: 8)), "b": .classes(Array(repeating: 0, count: 8))], batchSize: 8, shuffle: false),
+            train: TensorSource(
+                images: Tensor(zeros: [8, 3, 16, 16]),
+                targets: ["a": .classes(Array(repeating: 0, count: 8)), "b": .classes(Array(repeating: 0, count: 8))],
+                batchSize: 8, shuffle: false),
             valid: nil, directory: RunDirectory(dir.appendingPathComponent("other").path))
         XCTAssertThrowsError(try other.resume(from: t.directory.lastCheckpoint)) { error in
             XCTAssertTrue("\(error)".contains("tensor 'heads.a.fc.bias' is f32[3], the model's is f32[4]"), "\(error)")

@@ -49,7 +49,10 @@ public final class TensorSource: BatchSource {
     public let dropLast: Bool
     public let seed: UInt64
 
-    public init(images: Tensor, targets: [String: HeadTargets], batchSize: Int, shuffle: Bool, dropLast: Bool = false, seed: UInt64 = 0) {
+    public init(
+        images: Tensor, targets: [String: HeadTargets], batchSize: Int, shuffle: Bool, dropLast: Bool = false,
+        seed: UInt64 = 0
+    ) {
         self.images = images
         self.targets = targets
         self.batchSize = batchSize
@@ -97,10 +100,12 @@ public final class TensorSource: BatchSource {
             for (name, t) in source.targets {
                 switch t {
                 case .classes(let c): targets[name] = .classes(members.map { c[$0] })
-                case .multiHot(let f, let k): targets[name] = .multiHot(members.flatMap { f[($0 * k)..<(($0 + 1) * k)] }, classes: k)
+                case .multiHot(let f, let k):
+                    targets[name] = .multiHot(members.flatMap { f[($0 * k)..<(($0 + 1) * k)] }, classes: k)
                 }
             }
-            return TrainingBatch(images: Tensor(shape: shape, floats: values), targets: targets, paths: members.map { "sample \($0)" })
+            return TrainingBatch(
+                images: Tensor(shape: shape, floats: values), targets: targets, paths: members.map { "sample \($0)" })
         }
     }
 }
@@ -135,7 +140,8 @@ public final class LoaderSource: BatchSource {
                 }
             }
             return TrainingBatch(
-                images: b.inputs, targets: targets, paths: b.indices.map { d.describe(d.samples[$0]) }, skipped: b.skipped)
+                images: b.inputs, targets: targets, paths: b.indices.map { d.describe(d.samples[$0]) },
+                skipped: b.skipped)
         }
     }
 }

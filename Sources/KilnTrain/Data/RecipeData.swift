@@ -39,7 +39,9 @@ public enum RecipeData {
         // A single-head file's classes: the recipe's data.class_names, else the model head of
         // the same name (its names, or ids 0..<classes), so that a label outside them is an error.
         let modelHead = model.heads.first { $0.name == headName }
-        let declared = d.classNames ?? modelHead.map { h in h.classNames.isEmpty ? (0..<h.classes).map(String.init) : h.classNames }
+        let declared =
+            d.classNames
+            ?? modelHead.map { h in h.classNames.isEmpty ? (0..<h.classes).map(String.init) : h.classNames }
         // The training split's heads fix the class lists of the others.
         var trainHeads: [LabelHead]? = nil
         func read(_ split: String, _ file: String?) throws -> Dataset? {
@@ -53,13 +55,17 @@ public enum RecipeData {
             case .imageFolder:
                 guard let file else { return nil }
                 return try Dataset.imageFolder(
-                    join(d.root, file), head: headName, classNames: names?.first?.classNames ?? declared, options: options)
+                    join(d.root, file), head: headName, classNames: names?.first?.classNames ?? declared,
+                    options: options)
             case .attributes:
                 guard let file else { return nil }
-                guard !d.attributes.isEmpty else { throw RecipeError("data.attributes: list the attribute columns (one head each)") }
+                guard !d.attributes.isEmpty else {
+                    throw RecipeError("data.attributes: list the attribute columns (one head each)")
+                }
                 let given = names.map { Dictionary(uniqueKeysWithValues: $0.map { ($0.name, $0.classNames) }) }
                 return try Dataset.attributes(
-                    join(d.root, file), imageColumn: d.imageColumn, attributes: d.attributes, classNames: given, options: options)
+                    join(d.root, file), imageColumn: d.imageColumn, attributes: d.attributes, classNames: given,
+                    options: options)
             case .multilabel:
                 let csv = join(d.root, file ?? d.train ?? "labels.csv")
                 if split == "test" && file == nil { return nil }
@@ -76,7 +82,8 @@ public enum RecipeData {
                 guard let file else { return nil }
                 let parts = file.split(separator: ",").map { String($0.drop(while: { $0 == " " })) }
                 guard parts.count == 2 else {
-                    throw RecipeError("data.\(split): expected IMAGES_FILE,LABELS_FILE for the idx format, got '\(file)'")
+                    throw RecipeError(
+                        "data.\(split): expected IMAGES_FILE,LABELS_FILE for the idx format, got '\(file)'")
                 }
                 return try Dataset.idx(
                     images: join(d.root, parts[0]), labels: join(d.root, parts[1]), head: headName,
@@ -92,7 +99,8 @@ public enum RecipeData {
         let trainFile = d.format == .fashionMNIST ? "train" : d.train
         var train = try read("train", trainFile)
         trainHeads = train?.heads
-        var valid = wanted.contains("valid") || (wanted.contains("train") && d.validFraction == nil)
+        var valid =
+            wanted.contains("valid") || (wanted.contains("train") && d.validFraction == nil)
             ? try read("valid", d.valid) : nil
         if d.format == .multilabel && d.valid == nil && (wanted.contains("valid") || wanted.contains("train")) {
             valid = try read("valid", d.train ?? "labels.csv")
@@ -102,7 +110,7 @@ public enum RecipeData {
         if let fraction = d.validFraction, let t = train, valid == nil {
             // A fixed hold-out: a permutation of the training rows drawn from the seed.
             var order = Array(0..<t.count)
-            var rng = SeededRandom(seed: seed ^ 0x56414C49)
+            var rng = SeededRandom(seed: seed ^ 0x5641_4C49)
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
             let k = max(1, Int(Float(t.count) * fraction))
             guard k < t.count else { throw RecipeError("data.valid_fraction leaves no training rows") }
@@ -112,7 +120,7 @@ public enum RecipeData {
         func limited(_ ds: Dataset?, _ key: String) -> Dataset? {
             guard let ds, let n = d.limit[key], n < ds.count else { return ds }
             var order = Array(0..<ds.count)
-            var rng = SeededRandom(seed: seed ^ 0x4C494D49 ^ UInt64(key.utf8.count))
+            var rng = SeededRandom(seed: seed ^ 0x4C49_4D49 ^ UInt64(key.utf8.count))
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
             return ds.subset(order[..<n].sorted())
         }
@@ -138,7 +146,9 @@ public enum RecipeData {
             }
             let kind: HeadInfo.Kind = l.kind == .single ? .softmax : .sigmoid
             guard kind == h.kind else {
-                throw RecipeError("head '\(h.name)': the model's head is \(h.kind.rawValue) but the data's labels are \(l.kind == .single ? "single-label" : "multi-label")")
+                throw RecipeError(
+                    "head '\(h.name)': the model's head is \(h.kind.rawValue) but the data's labels are \(l.kind == .single ? "single-label" : "multi-label")"
+                )
             }
             guard l.classCount == h.classes else {
                 throw RecipeError("head '\(h.name)': the data has \(l.classCount) classes, the model \(h.classes)")
@@ -167,14 +177,17 @@ public enum RecipeData {
 
     /// A batch source over a dataset.
     public static func source(
-        _ ds: Dataset, model: ModelSpec, data: DataSettings, batchSize: Int, training: Bool, dropLast: Bool, seed: UInt64
+        _ ds: Dataset, model: ModelSpec, data: DataSettings, batchSize: Int, training: Bool, dropLast: Bool,
+        seed: UInt64
     ) -> LoaderSource {
         let options = LoaderOptions(
-            batchSize: batchSize, shuffle: training, dropLast: training && dropLast && ds.count >= batchSize, seed: seed,
+            batchSize: batchSize, shuffle: training, dropLast: training && dropLast && ds.count >= batchSize,
+            seed: seed,
             workers: data.workers, prefetch: 2, skipBad: data.skipBad)
         return LoaderSource(
             DataLoader(
-                dataset: ds, format: inputFormat(model), augmentation: training ? augmentation(data, model) : Augmentation([]),
+                dataset: ds, format: inputFormat(model),
+                augmentation: training ? augmentation(data, model) : Augmentation([]),
                 options: options))
     }
 

@@ -33,7 +33,9 @@ final class Program {
         }
     }
 
-    init(graph: Graph, parameters: [String: Parameter], state: [String: FloatBuffer], parallel: Parallel) throws(TrainingError) {
+    init(graph: Graph, parameters: [String: Parameter], state: [String: FloatBuffer], parallel: Parallel)
+        throws(TrainingError)
+    {
         let types: [String: TensorType]
         do {
             types = try graph.verify()
@@ -65,7 +67,8 @@ final class Program {
         for node in graph.nodes {
             for (k, i) in node.inputs.enumerated() where graph.constants[i] != nil {
                 guard graph.constants[i]!.dtype == .f32 else {
-                    throw TrainingError.node(node, "constant '\(i)' is \(graph.constants[i]!.dtype); training needs f32")
+                    throw TrainingError.node(
+                        node, "constant '\(i)' is \(graph.constants[i]!.dtype); training needs f32")
                 }
                 if !Program.isWeightPosition(node.op, k) { dataUse.insert(i) }
             }
@@ -99,7 +102,8 @@ final class Program {
             }
             ops.append(
                 try Program.makeOp(
-                    node, index: index, inputs: node.inputs.map { slotOf[$0]! }, outputs: node.outputs.map { slotOf[$0]! },
+                    node, index: index, inputs: node.inputs.map { slotOf[$0]! },
+                    outputs: node.outputs.map { slotOf[$0]! },
                     inShapes: inShapes, outShapes: outShapes, graph: graph, state: state))
         }
         ops = Program.fuseBatchNormRelu(ops, graph: graph)
@@ -132,47 +136,66 @@ final class Program {
         switch node.op {
         case .conv2d(let a):
             try requireNCHW(a.layout)
-            return ConvOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, attributes: a)
+            return ConvOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, attributes: a)
         case .batchNorm(let epsilon, let layout):
             try requireNCHW(layout)
             for k in 3...4 where state[node.inputs[k]] == nil {
                 throw TrainingError.node(node, "running statistic '\(node.inputs[k])' must be a constant of the graph")
             }
             return BatchNormOp(
-                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, epsilon: epsilon)
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, epsilon: epsilon
+            )
         case .linear(let activation):
             return LinearOp(
-                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, activation: activation)
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes,
+                activation: activation)
         case .add:
-            return BinaryOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, kind: .add)
+            return BinaryOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, kind: .add)
         case .mul:
-            return BinaryOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, kind: .mul)
+            return BinaryOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, kind: .mul)
         case .relu:
-            return ActivationOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, activation: .relu)
+            return ActivationOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes,
+                activation: .relu)
         case .clip(let lo, let hi):
             return ActivationOp(
-                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, activation: .clip(lo, hi))
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes,
+                activation: .clip(lo, hi))
         case .sigmoid:
             return ActivationOp(
-                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, activation: .sigmoid)
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes,
+                activation: .sigmoid)
         case .silu:
-            return ActivationOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, activation: .silu)
+            return ActivationOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes,
+                activation: .silu)
         case .hardSwish:
             return ActivationOp(
-                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, activation: .hardSwish)
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes,
+                activation: .hardSwish)
         case .maxPool2d(let g, let layout):
             try requireNCHW(layout)
-            return PoolOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, geometry: g, isMax: true)
+            return PoolOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, geometry: g,
+                isMax: true)
         case .avgPool2d(let g, let layout):
             try requireNCHW(layout)
-            return PoolOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, geometry: g, isMax: false)
+            return PoolOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, geometry: g,
+                isMax: false)
         case .globalAvgPool(let layout):
             try requireNCHW(layout)
-            return GlobalAvgPoolOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes)
+            return GlobalAvgPoolOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes)
         case .concat(let axis):
-            return ConcatOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, axis: axis)
+            return ConcatOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, axis: axis)
         case .split(let axis, _):
-            return SplitOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, axis: axis)
+            return SplitOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, axis: axis)
         case .channelShuffle(let groups, let layout):
             try requireNCHW(layout)
             return ChannelShuffleOp(
@@ -180,17 +203,22 @@ final class Program {
         case .reshape, .flatten:
             return ReshapeOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes)
         case .transpose(let perm):
-            return TransposeOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, perm: perm)
+            return TransposeOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, perm: perm)
         case .pad(let pads, let value):
-            return PadOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, pads: pads, value: value)
+            return PadOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, pads: pads,
+                value: value)
         case .softmax(let axis):
-            return SoftmaxOp(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, axis: axis)
+            return SoftmaxOp(
+                node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, axis: axis)
         case .dropout(let rate):
             return DropoutOp(
                 node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes, rate: rate,
                 salt: UInt64(index) &* 0xD1B5_4A32_D192_ED03)
         case .quantize, .dequantize:
-            throw TrainingError.node(node, "has no backward rule (quantized graphs are not trained; train the float graph)")
+            throw TrainingError.node(
+                node, "has no backward rule (quantized graphs are not trained; train the float graph)")
         }
     }
 

@@ -36,7 +36,9 @@ enum StoredLayout {
         }
     }
 
-    static func store(_ src: UnsafePointer<Float>, shape: Shape, into dst: UnsafeMutablePointer<Float>, parallel: Parallel) {
+    static func store(
+        _ src: UnsafePointer<Float>, shape: Shape, into dst: UnsafeMutablePointer<Float>, parallel: Parallel
+    ) {
         if isIdentity(shape) {
             dst.update(from: src, count: shape.elementCount)
         } else {
@@ -55,7 +57,8 @@ enum StoredLayout {
                 } else {
                     let inner = shape.dims.dropFirst(2).reduce(1, *)
                     // Stored [d1, d0, inner] back to [d0, d1, inner].
-                    TrainKernels.swapOuter(src, buf.baseAddress!, a: shape[1], b: shape[0], inner: inner, parallel: parallel)
+                    TrainKernels.swapOuter(
+                        src, buf.baseAddress!, a: shape[1], b: shape[0], inner: inner, parallel: parallel)
                 }
             }
             count = n

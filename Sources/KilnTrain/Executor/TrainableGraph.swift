@@ -90,7 +90,13 @@ public final class TrainableGraph {
                 case .conv2d, .linear:
                     if k == 1 { roles[i] = .weight } else if k == 2 { roles[i] = .bias }
                 case .batchNorm:
-                    if k == 1 { roles[i] = .normScale } else if k == 2 { roles[i] = .normBias } else if k >= 3 { stats.insert(i) }
+                    if k == 1 {
+                        roles[i] = .normScale
+                    } else if k == 2 {
+                        roles[i] = .normBias
+                    } else if k >= 3 {
+                        stats.insert(i)
+                    }
                 default: break
                 }
             }
@@ -100,10 +106,14 @@ public final class TrainableGraph {
         for name in g.constantOrder {
             let t = g.constants[name]!
             if let role = roles[name] {
-                guard t.dtype == .f32 else { throw TrainingError("parameter '\(name)' is \(t.dtype); training needs f32") }
+                guard t.dtype == .f32 else {
+                    throw TrainingError("parameter '\(name)' is \(t.dtype); training needs f32")
+                }
                 params.append(Parameter(name: name, tensor: t, role: role))
             } else if stats.contains(name) {
-                guard t.dtype == .f32 else { throw TrainingError("running statistic '\(name)' is \(t.dtype); training needs f32") }
+                guard t.dtype == .f32 else {
+                    throw TrainingError("running statistic '\(name)' is \(t.dtype); training needs f32")
+                }
                 running[name] = FloatBuffer(t.floats)
             }
         }
@@ -192,7 +202,8 @@ public final class TrainableGraph {
         guard let last else { throw TrainingError("backward needs a forward pass first") }
         let p = last.program
         guard p.batch == last.batch else {
-            throw TrainingError("backward needs a forward pass with the program's own batch size (\(p.batch)), not \(last.batch)")
+            throw TrainingError(
+                "backward needs a forward pass with the program's own batch size (\(p.batch)), not \(last.batch)")
         }
         let run = p.run
         for k in run.gradWritten.indices where run.gradWritten[k] {
@@ -220,7 +231,8 @@ public final class TrainableGraph {
 
     /// The gradient with respect to a graph input after ``backward(_:)`` (needs ``inputGradients``).
     public func inputGradient(_ name: String) -> Tensor? {
-        guard let p = last?.program, let i = p.inputs.first(where: { $0.name == name }), p.run.gradWritten[i.slot] else {
+        guard let p = last?.program, let i = p.inputs.first(where: { $0.name == name }), p.run.gradWritten[i.slot]
+        else {
             return nil
         }
         return StoredLayout.load(p.run.grads[i.slot]!.pointer, shape: i.shape)
@@ -230,7 +242,9 @@ public final class TrainableGraph {
     public func exportGraph() -> Graph {
         var g = graph
         for p in parameters { g.constants[p.name] = p.tensor }
-        for (name, b) in runningStatistics { g.constants[name] = Tensor(shape: g.constants[name]!.shape, floats: b.array) }
+        for (name, b) in runningStatistics {
+            g.constants[name] = Tensor(shape: g.constants[name]!.shape, floats: b.array)
+        }
         return g
     }
 

@@ -14,7 +14,8 @@ final class ConvOp: TrainOp {
     let plan: TrainKernels.ConvPlan
     let activation: FusedActivation
 
-    init(node: Node, inputs: [Int], outputs: [Int], inShapes: [Shape], outShapes: [Shape], attributes: Conv2dAttributes) {
+    init(node: Node, inputs: [Int], outputs: [Int], inShapes: [Shape], outShapes: [Shape], attributes: Conv2dAttributes)
+    {
         let s = inShapes[0]
         plan = TrainKernels.ConvPlan(
             input: ActivationShape(n: s[0], c: s[1], h: s[2], w: s[3]), outputChannels: inShapes[1][0],
@@ -41,7 +42,8 @@ final class ConvOp: TrainOp {
         let dw = r.dx(inputs[1])
         let db = inputs.count > 2 ? r.dx(inputs[2]) : nil
         TrainKernels.convBackward(
-            plan, dy: dy, x: r.x(inputs[0]), weight: r.x(inputs[1]), dx: dx?.pointer, accumulateDx: dx?.accumulate ?? false,
+            plan, dy: dy, x: r.x(inputs[0]), weight: r.x(inputs[1]), dx: dx?.pointer,
+            accumulateDx: dx?.accumulate ?? false,
             dw: dw?.pointer, accumulateDw: dw?.accumulate ?? false, dbias: db?.pointer,
             accumulateDbias: db?.accumulate ?? false, workspace: r.workspace.pointer, parallel: r.parallel)
         if let masked { r.giveBack(masked) }
@@ -59,7 +61,8 @@ final class LinearOp: TrainOp {
     let rows: Int
     let twoDimensional: Bool
 
-    init(node: Node, inputs: [Int], outputs: [Int], inShapes: [Shape], outShapes: [Shape], activation: FusedActivation) {
+    init(node: Node, inputs: [Int], outputs: [Int], inShapes: [Shape], outShapes: [Shape], activation: FusedActivation)
+    {
         self.activation = activation
         inFeatures = inShapes[1][1]
         outFeatures = inShapes[1][0]
@@ -125,11 +128,13 @@ func maskFusedActivation(
     case .none: return nil
     case .relu:
         let b = r.take(count)
-        TrainKernels.activationBackward(.relu, count: count, x: nil, y: y, dy: dy, dx: b.pointer, accumulate: false, parallel: r.parallel)
+        TrainKernels.activationBackward(
+            .relu, count: count, x: nil, y: y, dy: dy, dx: b.pointer, accumulate: false, parallel: r.parallel)
         return b
     case .relu6:
         let b = r.take(count)
-        TrainKernels.activationBackward(.clip(0, 6), count: count, x: y, y: nil, dy: dy, dx: b.pointer, accumulate: false, parallel: r.parallel)
+        TrainKernels.activationBackward(
+            .clip(0, 6), count: count, x: y, y: nil, dy: dy, dx: b.pointer, accumulate: false, parallel: r.parallel)
         return b
     }
 }

@@ -13,14 +13,18 @@ final class ActivationOp: TrainOp {
     let activation: TrainKernels.Activation
     let count: Int
 
-    init(node: Node, inputs: [Int], outputs: [Int], inShapes: [Shape], outShapes: [Shape], activation: TrainKernels.Activation) {
+    init(
+        node: Node, inputs: [Int], outputs: [Int], inShapes: [Shape], outShapes: [Shape],
+        activation: TrainKernels.Activation
+    ) {
         self.activation = activation
         count = inShapes[0].elementCount
         super.init(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes)
     }
 
     override func forward(_ r: Run) {
-        TrainKernels.activationForward(activation, count: count, x: r.x(inputs[0]), y: r.x(outputs[0]), parallel: r.parallel)
+        TrainKernels.activationForward(
+            activation, count: count, x: r.x(inputs[0]), y: r.x(outputs[0]), parallel: r.parallel)
     }
 
     override func backward(_ r: Run) {
@@ -77,7 +81,8 @@ final class BinaryOp: TrainOp {
             }
         case .planeScale(let small, let planes, let plane):
             TrainKernels.planeScale(
-                planes: planes, plane: plane, x: r.x(inputs[1 - small]), s: r.x(inputs[small]), y: y, parallel: r.parallel)
+                planes: planes, plane: plane, x: r.x(inputs[1 - small]), s: r.x(inputs[small]), y: y,
+                parallel: r.parallel)
         case .generic:
             let a = StoredLayout.load(r.x(inputs[0]), shape: inShapes[0])
             let b = StoredLayout.load(r.x(inputs[1]), shape: inShapes[1])
@@ -97,7 +102,8 @@ final class BinaryOp: TrainOp {
                     TrainKernels.store(dy, into: dx.pointer, count: n, accumulate: dx.accumulate, parallel: r.parallel)
                 } else {
                     TrainKernels.storeProduct(
-                        dy, r.x(inputs[1 - k]), into: dx.pointer, count: n, accumulate: dx.accumulate, parallel: r.parallel)
+                        dy, r.x(inputs[1 - k]), into: dx.pointer, count: n, accumulate: dx.accumulate,
+                        parallel: r.parallel)
                 }
             }
         case .planeScale(let small, let planes, let plane):
@@ -142,7 +148,8 @@ final class DropoutOp: TrainOp {
 
     override func forward(_ r: Run) {
         lastTraining = r.training && rate > 0
-        let x = r.x(inputs[0]), y = r.x(outputs[0])
+        let x = r.x(inputs[0])
+        let y = r.x(outputs[0])
         guard lastTraining else {
             TrainKernels.copy(x, y, count: count)
             return
@@ -157,7 +164,8 @@ final class DropoutOp: TrainOp {
     override func backward(_ r: Run) {
         guard let dy = r.dy(outputs[0]), let dx = r.dx(inputs[0]) else { return }
         if lastTraining {
-            TrainKernels.storeProduct(dy, mask.pointer, into: dx.pointer, count: count, accumulate: dx.accumulate, parallel: r.parallel)
+            TrainKernels.storeProduct(
+                dy, mask.pointer, into: dx.pointer, count: count, accumulate: dx.accumulate, parallel: r.parallel)
         } else {
             TrainKernels.store(dy, into: dx.pointer, count: count, accumulate: dx.accumulate, parallel: r.parallel)
         }

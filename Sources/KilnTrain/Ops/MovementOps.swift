@@ -57,7 +57,8 @@ final class ConcatOp: TrainOp {
             guard let dx = r.dx(inputs[k]) else { continue }
             for o in 0..<outer {
                 TrainKernels.store(
-                    dy + o * total + offsets[k], into: dx.pointer + o * chunks[k], count: chunks[k], accumulate: dx.accumulate,
+                    dy + o * total + offsets[k], into: dx.pointer + o * chunks[k], count: chunks[k],
+                    accumulate: dx.accumulate,
                     parallel: r.parallel)
             }
         }
@@ -107,7 +108,9 @@ final class SplitOp: TrainOp {
             for o in 0..<outer {
                 let dst = dx.pointer + o * total + offsets[k]
                 if let dy {
-                    TrainKernels.store(dy + o * chunks[k], into: dst, count: chunks[k], accumulate: dx.accumulate, parallel: r.parallel)
+                    TrainKernels.store(
+                        dy + o * chunks[k], into: dst, count: chunks[k], accumulate: dx.accumulate, parallel: r.parallel
+                    )
                 } else if !dx.accumulate {
                     dst.update(repeating: 0, count: chunks[k])
                 }
@@ -132,12 +135,14 @@ final class ChannelShuffleOp: TrainOp {
     /// (source channel, destination channel) of output channel `d`.
     @inline(__always) private func source(of d: Int) -> Int {
         let perGroup = split.extent / groups
-        let j = d / groups, i = d % groups
+        let j = d / groups
+        let i = d % groups
         return i * perGroup + j
     }
 
     override func forward(_ r: Run) {
-        let x = UnsafePointer(r.x(inputs[0])), y = r.x(outputs[0])
+        let x = UnsafePointer(r.x(inputs[0]))
+        let y = r.x(outputs[0])
         let (c, inner) = (split.extent, split.inner)
         r.parallel.forEach(c, cost: inner * split.outer) { range in
             for o in 0..<split.outer {
@@ -309,7 +314,8 @@ enum Generic {
         } else {
             let tmp = r.take(g.elementCount)
             StoredLayout.store(g, into: tmp.pointer, parallel: r.parallel)
-            TrainKernels.store(tmp.pointer, into: dx.pointer, count: g.elementCount, accumulate: true, parallel: r.parallel)
+            TrainKernels.store(
+                tmp.pointer, into: dx.pointer, count: g.elementCount, accumulate: true, parallel: r.parallel)
             r.giveBack(tmp)
         }
     }

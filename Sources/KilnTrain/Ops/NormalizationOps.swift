@@ -46,9 +46,12 @@ final class BatchNormOp: TrainOp {
     }
 
     override func forward(_ r: Run) {
-        let x = r.x(inputs[0]), y = r.x(outputs[0])
-        let gamma = r.x(inputs[1]), beta = r.x(inputs[2])
-        let runningMean = r.x(inputs[3]), runningVar = r.x(inputs[4])
+        let x = r.x(inputs[0])
+        let y = r.x(outputs[0])
+        let gamma = r.x(inputs[1])
+        let beta = r.x(inputs[2])
+        let runningMean = r.x(inputs[3])
+        let runningVar = r.x(inputs[4])
         lastTraining = r.training
         if r.training {
             TrainKernels.batchNormTrainForward(
@@ -74,8 +77,10 @@ final class BatchNormOp: TrainOp {
 
     /// `mul = γ/√(var+ε)`, `add = β - mean·mul`, and (for the backward pass) mean/invstd = the running ones.
     private func prepareInference(_ r: Run) {
-        let gamma = r.x(inputs[1]), beta = r.x(inputs[2])
-        let runningMean = r.x(inputs[3]), runningVar = r.x(inputs[4])
+        let gamma = r.x(inputs[1])
+        let beta = r.x(inputs[2])
+        let runningMean = r.x(inputs[3])
+        let runningVar = r.x(inputs[4])
         for c in 0..<channels {
             let s = 1 / sqrtf(runningVar[c] + epsilon)
             mul.pointer[c] = gamma[c] * s
@@ -90,13 +95,15 @@ final class BatchNormOp: TrainOp {
         let x = r.x(inputs[0])
         let y = fusedRelu ? UnsafePointer(r.x(outputs[0])) : nil
         let gamma = r.x(inputs[1])
-        let dgamma = r.dx(inputs[1]), dbeta = r.dx(inputs[2])
+        let dgamma = r.dx(inputs[1])
+        let dbeta = r.dx(inputs[2])
         // Parameter gradients are per-channel sums: computed into scratch, then stored.
         let sums = (dgamma != nil || dbeta != nil) ? r.take(2 * channels) : nil
         if lastTraining {
             let dx = r.dx(inputs[0])
             TrainKernels.batchNormBackward(
-                channels: channels, block: block, dy: dy, x: x, reluOutput: y, mean: mean.pointer, invstd: invstd.pointer,
+                channels: channels, block: block, dy: dy, x: x, reluOutput: y, mean: mean.pointer,
+                invstd: invstd.pointer,
                 gamma: gamma, dx: dx?.pointer, accumulateDx: dx?.accumulate ?? false, dgamma: sums?.pointer,
                 dbeta: sums.map { $0.pointer + channels }, parallel: r.parallel)
         } else {
@@ -114,11 +121,14 @@ final class BatchNormOp: TrainOp {
         }
         if let sums {
             if let dgamma {
-                TrainKernels.store(sums.pointer, into: dgamma.pointer, count: channels, accumulate: dgamma.accumulate, parallel: .serial)
+                TrainKernels.store(
+                    sums.pointer, into: dgamma.pointer, count: channels, accumulate: dgamma.accumulate,
+                    parallel: .serial)
             }
             if let dbeta {
                 TrainKernels.store(
-                    sums.pointer + channels, into: dbeta.pointer, count: channels, accumulate: dbeta.accumulate, parallel: .serial)
+                    sums.pointer + channels, into: dbeta.pointer, count: channels, accumulate: dbeta.accumulate,
+                    parallel: .serial)
             }
             r.giveBack(sums)
         }
@@ -141,7 +151,8 @@ final class SoftmaxOp: TrainOp {
     }
 
     override func forward(_ r: Run) {
-        let x = r.x(inputs[0]), y = r.x(outputs[0])
+        let x = r.x(inputs[0])
+        let y = r.x(outputs[0])
         for o in 0..<outer {
             for i in 0..<inner {
                 let base = o * extent * inner + i

@@ -11,7 +11,10 @@ final class PoolOp: TrainOp {
     let isMax: Bool
     private let argmax: UnsafeMutablePointer<Int32>?
 
-    init(node: Node, inputs: [Int], outputs: [Int], inShapes: [Shape], outShapes: [Shape], geometry: Pool2dGeometry, isMax: Bool) {
+    init(
+        node: Node, inputs: [Int], outputs: [Int], inShapes: [Shape], outShapes: [Shape], geometry: Pool2dGeometry,
+        isMax: Bool
+    ) {
         let s = inShapes[0]
         plan = TrainKernels.PoolPlan(input: ActivationShape(n: s[0], c: s[1], h: s[2], w: s[3]), geometry: geometry)
         self.isMax = isMax
@@ -29,7 +32,8 @@ final class PoolOp: TrainOp {
 
     override func forward(_ r: Run) {
         if let argmax {
-            TrainKernels.maxPoolForward(plan, x: r.x(inputs[0]), y: r.x(outputs[0]), argmax: argmax, parallel: r.parallel)
+            TrainKernels.maxPoolForward(
+                plan, x: r.x(inputs[0]), y: r.x(outputs[0]), argmax: argmax, parallel: r.parallel)
         } else {
             TrainKernels.avgPoolForward(plan, x: r.x(inputs[0]), y: r.x(outputs[0]), parallel: r.parallel)
         }
@@ -38,7 +42,8 @@ final class PoolOp: TrainOp {
     override func backward(_ r: Run) {
         guard let dy = r.dy(outputs[0]), let dx = r.dx(inputs[0]) else { return }
         if let argmax {
-            TrainKernels.maxPoolBackward(plan, dy: dy, argmax: argmax, dx: dx.pointer, accumulate: dx.accumulate, parallel: r.parallel)
+            TrainKernels.maxPoolBackward(
+                plan, dy: dy, argmax: argmax, dx: dx.pointer, accumulate: dx.accumulate, parallel: r.parallel)
         } else {
             TrainKernels.avgPoolBackward(plan, dy: dy, dx: dx.pointer, accumulate: dx.accumulate, parallel: r.parallel)
         }
@@ -57,7 +62,8 @@ final class GlobalAvgPoolOp: TrainOp {
     }
 
     override func forward(_ r: Run) {
-        TrainKernels.planeMean(planes: planes, plane: plane, x: r.x(inputs[0]), y: r.x(outputs[0]), parallel: r.parallel)
+        TrainKernels.planeMean(
+            planes: planes, plane: plane, x: r.x(inputs[0]), y: r.x(outputs[0]), parallel: r.parallel)
     }
 
     override func backward(_ r: Run) {

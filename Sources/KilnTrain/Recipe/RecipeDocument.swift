@@ -43,7 +43,9 @@ public struct RecipeDocument {
             throw RecipeError("\(source): not valid YAML: \(error)")
         }
         guard let node else { throw RecipeError("\(source): the recipe is empty; it needs a 'model:' section") }
-        guard let mapping = node.mapping else { throw RecipeError("\(source): the recipe must be a mapping of sections") }
+        guard let mapping = node.mapping else {
+            throw RecipeError("\(source): the recipe must be a mapping of sections")
+        }
         root = mapping
     }
 
@@ -122,7 +124,9 @@ public struct RecipeDocument {
         return node
     }
 
-    private static func setting(_ mapping: Node.Mapping, _ path: ArraySlice<String>, to value: Node?, override: String) throws(RecipeError) -> Node.Mapping {
+    private static func setting(_ mapping: Node.Mapping, _ path: ArraySlice<String>, to value: Node?, override: String)
+        throws(RecipeError) -> Node.Mapping
+    {
         var m = mapping
         let k = path.first!
         if path.count == 1 {
@@ -132,7 +136,9 @@ public struct RecipeDocument {
         let child: Node.Mapping
         if let existing = m[k] {
             guard let cm = existing.mapping else {
-                throw RecipeError("override '\(override)': '\(k)' is not a mapping, it cannot hold '\(path.dropFirst().joined(separator: "."))'")
+                throw RecipeError(
+                    "override '\(override)': '\(k)' is not a mapping, it cannot hold '\(path.dropFirst().joined(separator: "."))'"
+                )
             }
             child = cm
         } else {
@@ -171,7 +177,10 @@ public struct RecipeMap {
     public var keys: [String] { mapping.keys.compactMap { $0.string } }
 
     func isNull(_ n: Node) -> Bool {
-        if case .scalar(let s) = n { return s.string.isEmpty && s.style == .plain || (s.style == .plain && ["null", "~", "Null", "NULL"].contains(s.string)) }
+        if case .scalar(let s) = n {
+            return s.string.isEmpty && s.style == .plain
+                || (s.style == .plain && ["null", "~", "Null", "NULL"].contains(s.string))
+        }
         return false
     }
 
@@ -247,7 +256,9 @@ public struct RecipeMap {
     public func named(_ key: String) throws(RecipeError) -> (name: String, settings: RecipeMap)? {
         guard let n = node(key) else { return nil }
         let sub = path.isEmpty ? key : "\(path).\(key)"
-        if case .scalar(let s) = n { return (s.string, RecipeMap(mapping: Node.Mapping([]), path: sub, source: source)) }
+        if case .scalar(let s) = n {
+            return (s.string, RecipeMap(mapping: Node.Mapping([]), path: sub, source: source))
+        }
         guard let m = n.mapping else { throw fail(key, "expected a name or a mapping with 'name'") }
         let r = RecipeMap(mapping: m, path: sub, source: source)
         guard let name = try r.string("name") else { throw fail(key, "missing 'name'") }

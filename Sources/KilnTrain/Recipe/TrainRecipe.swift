@@ -9,10 +9,12 @@ import Yams
 public enum RecipeSchema {
     public static let sections: [String: [String]] = [
         "model": [
-            "architecture", "input", "heads", "channels", "batch", "seed", "separate_head_stage", "dropout", "preprocessing",
+            "architecture", "input", "heads", "channels", "batch", "seed", "separate_head_stage", "dropout",
+            "preprocessing",
         ],
         "data": [
-            "format", "root", "train", "valid", "test", "class_names", "head", "image_column", "attributes", "fname_column",
+            "format", "root", "train", "valid", "test", "class_names", "head", "image_column", "attributes",
+            "fname_column",
             "labels_column", "valid_column", "heads", "keep_heads", "augment", "valid_fraction", "limit", "skip_bad",
             "verify_images", "workers", "delimiter",
         ],
@@ -196,7 +198,8 @@ public struct TrainRecipe {
         document = doc
         for k in doc.root.keys.compactMap(\.string) where RecipeSchema.sections[k] == nil {
             throw RecipeError(
-                "\(doc.source): unknown section '\(k)'; sections: \(RecipeSchema.sections.keys.sorted().joined(separator: ", "))")
+                "\(doc.source): unknown section '\(k)'; sections: \(RecipeSchema.sections.keys.sorted().joined(separator: ", "))"
+            )
         }
         do {
             model = try ModelSpec.parse(recipe: doc.yaml(), source: doc.source)
@@ -211,7 +214,9 @@ public struct TrainRecipe {
         try run.rejectUnknown(RecipeSchema.sections["run"]!)
         let stem = URL(fileURLWithPath: doc.source).deletingPathExtension().lastPathComponent
         name = try run.string("name") ?? stem
-        guard !name.isEmpty, !name.contains("/") else { throw RecipeError("\(doc.source): run.name '\(name)' must be a plain name") }
+        guard !name.isEmpty, !name.contains("/") else {
+            throw RecipeError("\(doc.source): run.name '\(name)' must be a plain name")
+        }
         directory = try run.string("dir") ?? "runs/\(name)"
     }
 
@@ -222,7 +227,10 @@ public struct TrainRecipe {
         var d = DataSettings()
         if let f = try m.string("format") {
             guard let format = DataSettings.Format(rawValue: f) else {
-                throw m.fail("format", "unknown format '\(f)'; formats: \(DataSettings.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw m.fail(
+                    "format",
+                    "unknown format '\(f)'; formats: \(DataSettings.Format.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             d.format = format
         }
@@ -274,7 +282,8 @@ public struct TrainRecipe {
         guard let n = m.node("augment") else { return [] }
         guard let seq = n.sequence else { throw m.fail("augment", "expected a list of transforms") }
         var out = [Transform]()
-        let known = "random_resized_crop, horizontal_flip, rotation, color_jitter, affine, resize, center_crop, grayscale"
+        let known =
+            "random_resized_crop, horizontal_flip, rotation, color_jitter, affine, resize, center_crop, grayscale"
         for (i, item) in seq.enumerated() {
             let key = "augment[\(i)]"
             let name: String
@@ -287,7 +296,8 @@ public struct TrainRecipe {
             } else {
                 throw m.fail(key, "expected a transform name or {name: arguments}")
             }
-            let sub = RecipeMap(mapping: arg?.mapping ?? Node.Mapping([]), path: "\(m.path).\(key).\(name)", source: m.source)
+            let sub = RecipeMap(
+                mapping: arg?.mapping ?? Node.Mapping([]), path: "\(m.path).\(key).\(name)", source: m.source)
             func number(_ n: Yams.Node?) -> Double? { n?.float ?? n?.int.map(Double.init) }
             func pair(_ k: String) throws(RecipeError) -> (Double, Double)? {
                 guard let v = try sub.floats(k) else { return nil }
@@ -304,7 +314,8 @@ public struct TrainRecipe {
                 let size = try sub.floats("size")
                 out.append(
                     .randomResizedCrop(
-                        height: Int(size?.first ?? 0), width: Int(size?.last ?? 0), scale: .init(s.0, s.1), ratio: .init(r.0, r.1)))
+                        height: Int(size?.first ?? 0), width: Int(size?.last ?? 0), scale: .init(s.0, s.1),
+                        ratio: .init(r.0, r.1)))
             case "rotation":
                 let given = try sub.float("degrees")
                 guard let deg = number(arg) ?? given.map(Double.init) else {
@@ -314,12 +325,15 @@ public struct TrainRecipe {
             case "color_jitter":
                 out.append(
                     .colorJitter(
-                        brightness: Double(try sub.float("brightness") ?? 0), contrast: Double(try sub.float("contrast") ?? 0),
+                        brightness: Double(try sub.float("brightness") ?? 0),
+                        contrast: Double(try sub.float("contrast") ?? 0),
                         saturation: Double(try sub.float("saturation") ?? 0), hue: Double(try sub.float("hue") ?? 0)))
             case "affine":
                 let deg = Double(try sub.float("degrees") ?? 0)
                 let shear = try sub.float("shear").map(Double.init)
-                out.append(.affine(.init(degrees: deg, translate: try pair("translate"), scale: try pair("scale"), shear: shear)))
+                out.append(
+                    .affine(
+                        .init(degrees: deg, translate: try pair("translate"), scale: try pair("scale"), shear: shear)))
             case "resize":
                 if let v = arg?.sequence?.compactMap({ $0.int }), v.count == 2 {
                     out.append(.resize(.exact(height: v[0], width: v[1])))
@@ -390,7 +404,8 @@ public struct TrainRecipe {
                     pctStart: try s.float("pct_start") ?? 0.3, divFactor: try s.float("div_factor") ?? 25,
                     finalDivFactor: try s.float("final_div_factor") ?? 1e4, annealCosine: anneal == "cos",
                     threePhase: try s.bool("three_phase") ?? false, cycleMomentum: try s.bool("cycle_momentum") ?? true,
-                    baseMomentum: try s.float("base_momentum") ?? 0.85, maxMomentum: try s.float("max_momentum") ?? 0.95)
+                    baseMomentum: try s.float("base_momentum") ?? 0.85, maxMomentum: try s.float("max_momentum") ?? 0.95
+                )
             default: throw m.fail("schedule", "unknown schedule '\(name)' (constant, step, cosine, one_cycle)")
             }
         }
@@ -418,7 +433,9 @@ public struct TrainRecipe {
             }
         }
         if let n = m.node("param_groups") {
-            guard let seq = n.sequence else { throw m.fail("param_groups", "expected a list of {name, match, lr_scale, weight_decay}") }
+            guard let seq = n.sequence else {
+                throw m.fail("param_groups", "expected a list of {name, match, lr_scale, weight_decay}")
+            }
             for (i, item) in seq.enumerated() {
                 guard let gm = item.mapping else { throw m.fail("param_groups[\(i)]", "expected a mapping") }
                 let g = RecipeMap(mapping: gm, path: "\(m.path).param_groups[\(i)]", source: m.source)
@@ -444,7 +461,10 @@ public struct TrainRecipe {
         if let metric = t.checkpointMetric, metric != "valid_loss" {
             let parts = metric.split(separator: ".", maxSplits: 1).map(String.init)
             guard parts.count == 2, heads.contains(where: { $0.name == parts[0] }) else {
-                throw m.fail("checkpoint_metric", "expected valid_loss or HEAD.METRIC with a head of the model (\(heads.map(\.name).joined(separator: ", "))), got '\(metric)'")
+                throw m.fail(
+                    "checkpoint_metric",
+                    "expected valid_loss or HEAD.METRIC with a head of the model (\(heads.map(\.name).joined(separator: ", "))), got '\(metric)'"
+                )
             }
         }
         if let mode = try m.string("checkpoint_mode") {
