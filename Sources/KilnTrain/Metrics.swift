@@ -196,7 +196,8 @@ public final class HeadEvaluator {
             return softmaxReport(n: n, loss: loss)
         }
         let t = threshold ?? info.thresholds?.first ?? 0.5
-        return sigmoidReport(n: n, loss: loss, threshold: Double(t))
+        // Through the shortest decimal form: a Float threshold of 0.41 reports as 0.41.
+        return sigmoidReport(n: n, loss: loss, threshold: Double("\(t)") ?? Double(t))
     }
 
     private func softmaxReport(n: Int, loss: Double?) -> HeadReport {
