@@ -120,6 +120,22 @@ final class TransformTests: XCTestCase {
         }
     }
 
+    /// An image already at the input size skips resampling: its values are plain normalisation,
+    /// grey images are replicated to RGB, and a 1-pixel-different size goes through resampling.
+    func testInputSizedImagesAreNormalisedDirectly() {
+        let img = noiseImage(width: 12, height: 9)
+        let format = InputFormat.imagenet(height: 9, width: 12, layout: .nhwc)
+        var p = Preprocessor(format)
+        let direct = p.tensor(from: img)
+        XCTAssertEqual(direct, img.normalizedTensor(mean: format.mean, std: format.std, layout: .nhwc))
+        let grey = img.grey()
+        XCTAssertEqual(p.tensor(from: grey), grey.rgb().normalizedTensor(mean: format.mean, std: format.std, layout: .nhwc))
+        let wider = noiseImage(width: 13, height: 9)
+        var rng = SeededRandom(seed: 0)
+        let separate = Augmentation(format.transforms).apply(to: wider, using: &rng)
+        assertClose(p.tensor(from: wider), separate.normalizedTensor(mean: format.mean, std: format.std, layout: .nhwc), atol: Float(1.0 / 255 / 0.224) + 1e-4, rtol: 0)
+    }
+
     func testFusedQuantizationMatchesQuantizingTheFloatTensor() {
         let src = noiseImage(width: 50, height: 40)
         let format = InputFormat.imagenet(height: 24, width: 24, layout: .nhwc)

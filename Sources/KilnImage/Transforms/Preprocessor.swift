@@ -33,6 +33,9 @@ public struct InputFormat: Sendable, Hashable, Codable {
         precondition(channels == 1 || channels == 3, "input channels must be 1 or 3")
         precondition(mean.count == channels && std.count == channels, "mean and std need \(channels) values")
         precondition(std.allSatisfy { $0 > 0 }, "std must be positive")
+        precondition(
+            resize == .stretch || (shorterSide ?? max(height, width)) >= max(height, width),
+            "the shorter side (\(shorterSide ?? 0)) must cover the \(height)x\(width) centre crop")
         self.height = height
         self.width = width
         self.channels = channels
@@ -163,6 +166,13 @@ public struct Preprocessor: Sendable {
 
     /// Writes one image's normalised input (`format.elementCount` floats) at `out`.
     public mutating func write(_ image: Image, into out: UnsafeMutablePointer<Float>) {
+        // Already the input size (e.g. Fashion-MNIST, or after a random resized crop): the
+        // resampling weights would be the identity, so normalise directly (same values).
+        if image.width == format.width && image.height == format.height {
+            let converted = format.channels == 3 ? image.rgb() : image.grey()
+            converted.writeNormalized(into: out, mean: format.mean, std: format.std, layout: format.layout)
+            return
+        }
         let (a, b) = affine(1)
         run(image) { index, value in out[index] = value * a[index.channel] + b[index.channel] }
     }
