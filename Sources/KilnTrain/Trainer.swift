@@ -25,7 +25,7 @@ public final class Trainer {
     public var progress = ProgressBar(enabled: false)
     /// The resolved recipe, stored in checkpoints and the model.
     public var recipeText: String?
-    /// Extra tensors and info written with each checkpoint (none by default).
+    /// One record per finished epoch (restored on resume).
     public private(set) var history: [EpochRecord] = []
     public private(set) var epochsDone = 0
     public private(set) var step = 0
@@ -398,11 +398,10 @@ public final class Trainer {
         }
         var evaluation: EvaluationResult? = nil
         if let evalSource {
-            let evalNet = net
             // The evaluation applies the chosen thresholds through the heads' metadata.
-            var heads = evalNet.graph.metadata.heads
+            var heads = net.graph.metadata.heads
             for k in heads.indices { if let t = thresholds[heads[k].name] { heads[k].thresholds = t } }
-            var r = try Evaluation.run(evalNet, on: evalSource, heads: heads, loss: loss)
+            var r = try Evaluation.run(net, on: evalSource, heads: heads, loss: loss)
             r.applyThresholds(thresholds)
             evaluation = r
             if eval.predictions {
