@@ -82,7 +82,7 @@ private struct ImportBuilder {
     var readers: [[Int]]
     var nodes = [Node]()
     var constants = [String: Tensor]()
-    var taken = Set<String>()
+    var taken = NameTable()
     var nodeNames = Set<String>()
     /// Operators folded into a later one, and what the later one takes from them.
     var skip = Set<Int>()
@@ -134,16 +134,7 @@ private struct ImportBuilder {
 
     // MARK: - Names
 
-    mutating func fresh(_ base: String) -> String {
-        var name = base
-        var k = 1
-        while taken.contains(name) {
-            name = "\(base)_\(k)"
-            k += 1
-        }
-        taken.insert(name)
-        return name
-    }
+    mutating func fresh(_ base: String) -> String { taken.fresh(base) }
 
     /// The node name for operator `k` (Kiln's names when known), made unique; `part` picks
     /// the second name of an operator lowered from two nodes.

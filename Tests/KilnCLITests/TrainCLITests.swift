@@ -5,25 +5,7 @@ import KilnTestSupport
 import XCTest
 
 /// `kiln train` and `kiln eval` as a user runs them.
-final class TrainCLITests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-train-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    @discardableResult
-    func kiln(_ args: [String], status expected: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws
-        -> ProcessResult
-    {
-        let r = try runProcess(kilnExecutable, args, currentDirectory: repositoryRoot)
-        XCTAssertEqual(r.status, expected, "kiln \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
-        return r
-    }
-
+final class TrainCLITests: KilnCLITestCase {
     func testHelpTextsAreStable() throws {
         assertSnapshot(try kiln(["--help"]).stdout, named: "kiln.help.txt")
         assertSnapshot(try kiln(["train", "--help"]).stdout, named: "kiln-train.help.txt")
