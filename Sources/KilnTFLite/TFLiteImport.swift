@@ -83,7 +83,7 @@ private struct ImportBuilder {
     var nodes = [Node]()
     var constants = [String: Tensor]()
     var taken = NameTable()
-    var nodeNames = Set<String>()
+    var nodeNames = NameTable()
     /// Operators folded into a later one, and what the later one takes from them.
     var skip = Set<Int>()
     var padFold = [Int: (pads: [Int], op: Int)]()
@@ -141,14 +141,7 @@ private struct ImportBuilder {
     mutating func nodeName(_ k: Int, part: Int = 0, fallback: String) -> String {
         var base = fallback
         if let info, !info.operators.isEmpty, part < info.operators[k].count { base = info.operators[k][part] }
-        var name = base
-        var n = 1
-        while nodeNames.contains(name) {
-            name = "\(base)_\(n)"
-            n += 1
-        }
-        nodeNames.insert(name)
-        return name
+        return nodeNames.fresh(base)
     }
 
     // MARK: - Tensors
