@@ -26,8 +26,10 @@ let package = Package(
         .library(name: "KilnTFLite", targets: ["KilnTFLite"]),
         .library(name: "KilnQuant", targets: ["KilnQuant"]),
         .library(name: "KilnBench", targets: ["KilnBench"]),
+        .library(name: "KilnTrain", targets: ["KilnTrain"]),
         .executable(name: "kiln", targets: ["kiln"]),
         .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
+        .executable(name: "train-throughput-bench", targets: ["TrainThroughputBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -53,13 +55,20 @@ let package = Package(
         .target(name: "KilnQuant", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph"]),
         /// The latency harness: per-image time from file to probabilities, beside the peers.
         .target(name: "KilnBench", dependencies: ["KilnRuntime", "KilnImage", "KilnTensor"], swiftSettings: optimizedFlags),
+        .target(
+            name: "KilnTrain",
+            dependencies: [
+                "KilnTensor", "KilnKernels", "KilnGraph", "KilnModels", "KilnImage", "KilnTrainKernels",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: optimizedFlags),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
                 "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnTFLite", "KilnTFLiteSchema", "KilnImage",
-                "KilnRuntime", "KilnQuant", "KilnBench",
+                "KilnRuntime", "KilnQuant", "KilnBench", "KilnTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -68,6 +77,10 @@ let package = Package(
             name: "RuntimeLatency",
             dependencies: ["KilnRuntime", "KilnTFLite", "KilnONNX", "KilnModels", "KilnGraph", "KilnKernels", "KilnTensor"],
             path: "Benchmarks/RuntimeLatency", swiftSettings: optimizedFlags),
+
+        .executableTarget(
+            name: "TrainThroughputBench", dependencies: ["KilnTensor", "KilnGraph", "KilnModels", "KilnTrain"],
+            path: "Benchmarks/TrainThroughput", swiftSettings: optimizedFlags),
 
         .executableTarget(
             name: "ImagePreprocessingBench", dependencies: ["KilnImage", "KilnTensor"],
@@ -96,6 +109,14 @@ let package = Package(
         .target(name: "CKilnKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // KilnImage's inner loops (fused resample + normalise/quantize), per instruction set.
         .target(name: "CKilnImageKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        /// OpenBLAS (sgemm) for the training kernels only: the runtime never links it.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        /// Training kernels' inner loops in C (channel-major activations, see KilnTrainKernels),
+        /// compiled optimised in every configuration with AVX2/AVX-512 clones chosen at run time.
+        .target(name: "CKilnTrain", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(
+            name: "KilnTrainKernels", dependencies: ["KilnTensor", "KilnKernels", "CKilnTrain", "COpenBLAS"],
+            swiftSettings: kernelFlags),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
@@ -120,10 +141,15 @@ let package = Package(
             name: "KilnQuantTests", dependencies: ["KilnQuant", "KilnModels", "KilnONNX", "KilnTestSupport"],
             exclude: ["Snapshots"]),
         .testTarget(
+            name: "KilnTrainTests",
+            dependencies: [
+                "KilnTrain", "KilnTrainKernels", "KilnModels", "KilnGraph", "KilnKernels", "KilnImage", "KilnTestSupport",
+            ]),
+        .testTarget(
             name: "KilnCLITests",
             dependencies: [
                 "kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTFLite", "KilnTFLiteSchema", "KilnQuant",
-                "KilnKernels",
+                "KilnKernels", "KilnTrain",
             ],
             exclude: ["Snapshots"]),
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),

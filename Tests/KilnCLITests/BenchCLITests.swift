@@ -9,27 +9,7 @@ import XCTest
 
 /// `kiln bench` on tiny models and a few tiny images, as a user runs it: the table, the JSON
 /// with the same figures, precision and recall checked against `kiln run`, errors, the peers.
-final class BenchCLITests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-bench-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-
-    @discardableResult
-    func kiln(_ args: [String], status expected: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws
-        -> ProcessResult
-    {
-        let r = try runProcess(kilnExecutable, args, currentDirectory: repositoryRoot)
-        XCTAssertEqual(r.status, expected, "kiln \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
-        return r
-    }
-
+final class BenchCLITests: KilnCLITestCase {
     func testHelpTextIsStable() throws {
         assertSnapshot(try kiln(["bench", "--help"]).stdout, named: "kiln-bench.help.txt")
     }
