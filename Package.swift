@@ -28,7 +28,6 @@ let package = Package(
         .library(name: "KilnBench", targets: ["KilnBench"]),
         .library(name: "KilnTrain", targets: ["KilnTrain"]),
         .executable(name: "kiln", targets: ["kiln"]),
-        .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
         .executable(name: "train-throughput-bench", targets: ["TrainThroughputBench"]),
     ],
     dependencies: [
@@ -81,10 +80,6 @@ let package = Package(
         .executableTarget(
             name: "TrainThroughputBench", dependencies: ["KilnTensor", "KilnGraph", "KilnModels", "KilnTrain"],
             path: "Benchmarks/TrainThroughput", swiftSettings: optimizedFlags),
-
-        .executableTarget(
-            name: "ImagePreprocessingBench", dependencies: ["KilnImage", "KilnTensor"],
-            path: "Benchmarks/ImagePreprocessing"),
 
         .executableTarget(
             name: "tflite-read-bench", dependencies: ["KilnTFLiteSchema", "CKilnTFLiteSchema"],

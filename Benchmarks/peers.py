@@ -11,6 +11,11 @@ resize mode, mean/std, input type; images; warm-up, runs, threads) and runs
 which prints one JSON object: per model and engine, the per-image seconds of each phase, the
 model-only invoke times, and the top class per head per image (Kiln reports agreement).
 
+    .venv/bin/python Benchmarks/peers.py --make-photo runs/bench/photo-1024x768.jpg [--size 1024x768]
+
+writes the photo-like test image the benchmark figures use (gradients, discs, noise; baseline
+JPEG, quality 90, 4:2:0), the same bytes on every machine with the same Pillow and numpy.
+
 What each phase times, per image, batch 1, `time.perf_counter_ns` around each step:
   read_decode  Image.open + draft (DCT-scaled decoding when the input is small, as Kiln does;
                not with --full-decode) + EXIF orientation + decode (+ convert when not RGB/L)
@@ -33,6 +38,19 @@ import numpy as np
 from PIL import Image, ImageOps
 
 
+def make_photo(path, width=1024, height=768):
+    """A photo-like scene: gradients, 40 discs and noise (sigma 6), baseline JPEG quality 90."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([x / width * 200 + 30, y / height * 180 + 40, 120 + 60 * np.sin(x / 37) * np.cos(y / 53)], -1)
+    for _ in range(40):
+        cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(10, 120)
+        mask = (x - cx) ** 2 + (y - cy) ** 2 < r * r
+        img[mask] = rng.uniform(0, 255, 3)
+    img += rng.normal(0, 6, img.shape)
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path, quality=90)
+
+
 def request_from(path):
     with open(path) as f:
         return json.load(f)
@@ -41,7 +59,7 @@ def request_from(path):
 class Pipeline:
     """Pillow + numpy preprocessing for one model input."""
 
-    def __init__(self, m, full_decode, layout):
+    def __init__(self, m, full_decode, layout, int8=None):
         self.h, self.w, self.c = m["height"], m["width"], m["channels"]
         self.resize = m["resize"]
         self.shorter = m.get("shorter_side") or max(self.h, self.w)
@@ -52,10 +70,11 @@ class Pipeline:
         self.mode = "RGB" if self.c == 3 else "L"
         self.full_decode = full_decode
         self.layout = layout
-        self.int8 = m["input_type"] == "int8" and layout == "NHWC"
+        # int8 inputs: (scale, zero point) of the engine's input tensor, quantized here.
+        self.int8 = int8 is not None
         if self.int8:
-            self.qscale = np.float32(m["input_scale"])
-            self.qzero = np.float32(m["input_zero_point"])
+            self.qscale = np.float32(int8[0])
+            self.qzero = np.float32(int8[1])
 
     def resized_size(self, w, h):
         if self.resize == "stretch":
@@ -92,7 +111,7 @@ class Pipeline:
             np.round(x, out=x)
             x += self.qzero
             np.clip(x, -128, 127, out=x)
-            return x.astype(np.int8)[None]
+            x = x.astype(np.int8)
         if self.layout == "NCHW":
             return np.ascontiguousarray(x.transpose(2, 0, 1))[None]
         return x[None]
@@ -118,7 +137,10 @@ class TFLiteEngine:
         self.input = self.it.get_input_details()[0]
         self.outputs = self.it.get_output_details()
         self.activations = m["activations"]
-        self.pipeline = Pipeline(m, full_decode, "NHWC")
+        quant = None
+        if self.input["dtype"] == np.int8:
+            quant = self.input["quantization"]
+        self.pipeline = Pipeline(m, full_decode, "NHWC", quant)
         self.dequantize = []
         for d in self.outputs:
             s, z = d["quantization"]
@@ -159,9 +181,13 @@ class ONNXEngine:
         o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(self.file, o, providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
+        info = self.session.get_inputs()[0]
+        self.input = info.name
         self.activations = m["activations"]
-        self.pipeline = Pipeline(m, full_decode, "NCHW")
+        quant = None
+        if info.type == "tensor(int8)":
+            quant = (m["input_scale"], m["input_zero_point"])
+        self.pipeline = Pipeline(m, full_decode, "NCHW", quant)
 
     def invoke(self, x):
         return self.session.run(None, {self.input: x})
@@ -210,8 +236,16 @@ def versions():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--request", required=True, help="the JSON request written by kiln bench")
+    ap.add_argument("--request", help="the JSON request written by kiln bench")
+    ap.add_argument("--make-photo", metavar="PATH", help="write the photo-like test JPEG and exit")
+    ap.add_argument("--size", default="1024x768", help="WIDTHxHEIGHT of --make-photo")
     args = ap.parse_args()
+    if args.make_photo:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        make_photo(args.make_photo, w, h)
+        return
+    if not args.request:
+        ap.error("give --request FILE (written by kiln bench) or --make-photo PATH")
     req = request_from(args.request)
     images = req["images"]
     threads, full = req["threads"], req["full_decode"]
