@@ -48,7 +48,9 @@ let package = Package(
             name: "KilnImage", dependencies: ["KilnTensor", "CKilnTurboJPEG", "CKilnPNG", "CKilnZlib"],
             swiftSettings: optimizedFlags),
         .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
-        .target(name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
+        .target(
+            name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnQuant", "KilnTFLiteSchema"],
+            swiftSettings: optimizedFlags),
         .target(name: "KilnQuant", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph"]),
 
         // MARK: - Executables
@@ -121,7 +123,7 @@ let package = Package(
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
         .testTarget(
             name: "KilnTFLiteTests",
-            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnTestSupport"],
+            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnQuant", "KilnTestSupport"],
             exclude: ["Snapshots"]),
         .testTarget(
             name: "KilnONNXTests",

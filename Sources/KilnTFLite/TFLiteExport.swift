@@ -1,5 +1,6 @@
 import Foundation
 import KilnGraph
+import KilnQuant
 import KilnTFLiteSchema
 import KilnTensor
 
@@ -43,6 +44,18 @@ public struct TFLiteExportResult: Sendable {
     public var tensorCount: Int
     /// The graph that was serialized (inference passes run, NHWC), for reports and tests.
     public var legalized: Graph
+    /// True when the graph was a QDQ graph, written as full-integer operators.
+    public var isInt8: Bool = false
+    /// The nodes of an int8 export left in float (no int8 form), with the reason: they run
+    /// between DEQUANTIZE and QUANTIZE. Empty for float exports.
+    public var floatOperators: [FloatOperator] = []
+}
+
+/// A node an int8 export left in float, and why.
+public struct FloatOperator: Hashable, Sendable {
+    public var node: String
+    public var op: String
+    public var reason: String
 }
 
 /// Kiln's own metadata entry `kiln.tflite`: how the file relates to the Kiln graph it came
@@ -66,7 +79,8 @@ struct KilnTFLiteInfo: Codable, Equatable {
     static let modelEntryName = "kiln.model"
 }
 
-/// Writes Kiln graphs as TFLite files (schema version 3, float32).
+/// Writes Kiln graphs as TFLite files (schema version 3): float32 graphs as float32 operators,
+/// QDQ graphs (``KilnQuant``'s int8 form) as full-integer operators (see `lowerQDQ`).
 ///
 /// Legalize, then serialize: the inference passes (``PassPipeline/inference``) and
 /// `ConvertLayout(to: .nhwc, convertInputs: true)` turn the graph into TFLite's form (NHWC
@@ -80,14 +94,37 @@ public enum TFLiteExporter {
     public static let signatureKey = "serving_default"
 
     /// Legalizes `graph` and writes it; throws naming the first node TFLite cannot express.
+    /// A QDQ graph (with quantize/dequantize nodes) is checked by ``QDQGraph`` and written in
+    /// int8; its float ops are listed in the result's `floatOperators`.
     public static func export(_ graph: Graph, options: TFLiteExportOptions = TFLiteExportOptions()) throws
         -> TFLiteExportResult
     {
         var g = try legalize(graph)
         if options.withHeadActivations { g = try appendHeadActivations(g) }
         var lowering = try Lowering(graph: g)
-        try lowering.lowerAll()
-        return try lowering.finish(options: options)
+        guard isQuantized(g) else {
+            try lowering.lowerAll()
+            return try lowering.finish(options: options)
+        }
+        let view: QDQGraph
+        do {
+            view = try QDQGraph(checking: g)
+        } catch {
+            throw TFLiteExportError("the quantized graph does not follow the int8 rules: \(error)")
+        }
+        try lowering.lowerQDQ(view)
+        var result = try lowering.finish(options: options)
+        result.isInt8 = true
+        result.floatOperators = view.floatOps.map { k in
+            guard case .floatOp(let reason) = view.roles[k] else { preconditionFailure() }
+            return FloatOperator(node: g.nodes[k].name, op: g.nodes[k].op.kind.rawValue, reason: reason)
+        }
+        return result
+    }
+
+    /// True for a graph in the QDQ form (it has quantize or dequantize nodes).
+    public static func isQuantized(_ graph: Graph) -> Bool {
+        graph.nodes.contains { $0.op.kind == .quantize || $0.op.kind == .dequantize }
     }
 
     /// Exports and writes the file atomically.
@@ -108,7 +145,7 @@ public enum TFLiteExporter {
 
     /// Adds softmax (softmax heads) or sigmoid (sigmoid heads) after every head output; the
     /// output keeps the head's name and the logits become `<head>.logits`.
-    static func appendHeadActivations(_ graph: Graph) throws -> Graph {
+    public static func appendHeadActivations(_ graph: Graph) throws -> Graph {
         var g = graph
         for (k, out) in graph.outputs.enumerated() {
             let kind = k < g.metadata.heads.count ? g.metadata.heads[k].kind : .softmax
