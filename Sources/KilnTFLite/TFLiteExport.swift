@@ -19,6 +19,9 @@ public struct TFLiteExportOptions: Sendable, Hashable {
     /// Append SOFTMAX to each softmax head and LOGISTIC to each sigmoid head, so the outputs are
     /// probabilities (the metadata records it; import removes them again).
     public var withHeadActivations: Bool
+    /// The graph's heads already end with the SOFTMAX/LOGISTIC Kiln appends (an int8 export
+    /// appends them before quantizing): record it in the metadata without appending again.
+    public var headActivationsIncluded = false
     /// The model description; nil = `Kiln export of <graph name>`.
     public var description: String?
     /// More metadata entries to write, by name (e.g. ``TFLiteSelfTest/entryName``).
@@ -137,10 +140,50 @@ public enum TFLiteExporter {
         return result
     }
 
-    /// The graph in TFLite's form: inference passes, then NHWC with NHWC inputs.
+    /// The graph in TFLite's form: inference passes, then NHWC with NHWC inputs. A graph already
+    /// in NHWC (spatial ops NHWC, none NCHW) keeps its layout.
     public static func legalize(_ graph: Graph) throws -> Graph {
         let g = try PassPipeline.inference.run(graph)
+        let layouts = Set(g.nodes.compactMap { $0.op.layout })
+        if layouts == [.nhwc] { return g }
         return try PassPipeline([ConvertLayout(to: .nhwc, convertInputs: true)]).run(g)
+    }
+
+    /// The float graph an int8 export calibrates and quantizes: `graph` legalized (inference
+    /// passes, NHWC), with SOFTMAX/LOGISTIC appended to its heads when `withHeadActivations`
+    /// (they are quantized too, at their fixed output parameters). Quantizing the NHWC graph
+    /// makes every data-movement op the layout needs an int8 op as well.
+    public static func int8Graph(_ graph: Graph, withHeadActivations: Bool) throws -> Graph {
+        var g = try legalize(graph)
+        if withHeadActivations { g = try appendHeadActivations(g) }
+        return g
+    }
+
+    /// Post-training quantization and int8 export in one call: `graph` is prepared
+    /// (``int8Graph(_:withHeadActivations:)``), calibrated on `count` samples of `samples`
+    /// (given for `graph`'s own inputs; NCHW images are moved to NHWC), quantized with
+    /// `quantization`, and written as a full-integer file. Returns the export and the
+    /// quantized model (its report names any op left in float).
+    public static func exportInt8(
+        _ graph: Graph, samples: SampleSource, count: Int, observer: ObserverKind = .minMax,
+        quantization: QuantizationOptions = QuantizationOptions(), options: TFLiteExportOptions = TFLiteExportOptions()
+    ) throws -> (result: TFLiteExportResult, model: QuantizedModel) {
+        let g = try int8Graph(graph, withHeadActivations: options.withHeadActivations)
+        let table = try Calibrator.calibrate(g, samples: LayoutAdaptedSamples(samples, for: g), count: count, observer: observer)
+        return try exportInt8(g, table: table, quantization: quantization, options: options)
+    }
+
+    /// Quantizes the prepared int8 graph `g` (from ``int8Graph(_:withHeadActivations:)``) with
+    /// `table` and exports it.
+    public static func exportInt8(
+        _ g: Graph, table: CalibrationTable, quantization: QuantizationOptions = QuantizationOptions(),
+        options: TFLiteExportOptions = TFLiteExportOptions()
+    ) throws -> (result: TFLiteExportResult, model: QuantizedModel) {
+        let model = try Quantizer.quantize(g, table: table, options: quantization)
+        var o = options
+        o.headActivationsIncluded = o.withHeadActivations
+        o.withHeadActivations = false
+        return (try export(model.graph, options: o), model)
     }
 
     /// Adds softmax (softmax heads) or sigmoid (sigmoid heads) after every head output; the

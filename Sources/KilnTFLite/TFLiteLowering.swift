@@ -142,7 +142,8 @@ struct Lowering {
         let model = Array(try encoder.encode(g.metadata))
         let info = Array(
             try encoder.encode(
-                KilnTFLiteInfo(headActivations: options.withHeadActivations, operators: operatorNames)))
+                KilnTFLiteInfo(
+                    headActivations: options.withHeadActivations || options.headActivationsIncluded, operators: operatorNames)))
         try builder.addMetadata(name: KilnTFLiteInfo.modelEntryName, bytes: model)
         try builder.addMetadata(name: KilnTFLiteInfo.entryName, bytes: info)
         for (name, bytes) in options.extraMetadata.sorted(by: { $0.key < $1.key }) {

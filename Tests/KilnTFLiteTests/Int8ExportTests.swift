@@ -77,6 +77,7 @@ final class Int8ExportTests: XCTestCase {
             try TFLiteExporter.write(q, to: path)
             let x = randomInputs(for: g, seed: 5)
             let simulated = try Evaluator(q).run(x)
+            let integer = try Int8Evaluator(q).run(x)
             let nhwc = ["input": Reference.transpose(x["input"]!, perm: [0, 2, 3, 1])]
             for resolver in [TFLiteJudge.Resolver.builtin, .xnnpack] {
                 let run = try TFLiteJudge.run(python, model: path, inputs: nhwc, resolver: resolver)
@@ -85,10 +86,68 @@ final class Int8ExportTests: XCTestCase {
                     let step = QDQGraphStep.outputScale(q, o)
                     let a = run.outputs[o]!.floats, b = simulated[o]!.floats
                     let steps = zip(a, b).map { abs($0 - $1) / step }.max() ?? 0
-                    print("int8 export \(arch) \(resolver) head \(o): max |TFLite - simulated| = \(steps) steps")
+                    let c = integer[o]!.floats
+                    let integerSteps = zip(a, c).map { abs($0 - $1) / step }.max() ?? 0
+                    let differing = zip(a, c).filter { abs($0 - $1) > step / 2 }.count
+                    print("int8 export \(arch) \(resolver) head \(o): max |TFLite - simulated| = \(steps) steps, |TFLite - int8 reference| = \(integerSteps) steps (\(differing) of \(a.count) differ)")
                     XCTAssertLessThanOrEqual(steps, 8, "\(arch) \(o)")
                 }
             }
+        }
+    }
+}
+
+extension Int8ExportTests {
+    /// Op by op: every int8 tensor of the file as TFLite's builtin kernels compute it, against
+    /// the int8 reference evaluation of the (NHWC) QDQ graph fed the same int8 inputs.
+    func testEveryInt8TensorAgainstTheInterpreter() throws {
+        let python = try PythonJudge.require(["ai_edge_litert", "numpy"])
+        for (arch, heads, size) in [(Architecture.tiny, "a:5,b:3", 32), (.shufflenetV2x0_5, "screen:2,not_document:2", 64),
+                                    (.efficientnetB0, "a:3", 32), (.resnet18, "a:6", 32)] {
+            let g = try zooGraph(arch, heads: heads, size: size)
+            let q = try quantized(g)
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-int8-\(UUID().uuidString).tflite").path
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let r = try TFLiteExporter.write(q, to: path)
+            let x = randomInputs(for: g, seed: 5)
+            let nhwc = ["input": Reference.transpose(x["input"]!, perm: [0, 2, 3, 1])]
+            let theirs = try TFLiteJudge.runKeepingEveryTensor(python, model: path, inputs: nhwc)
+            let ours = try Int8Evaluator(r.legalized).run(nhwc, keepingAll: true)
+            var worst = [String: Int]()
+            let view = try QDQGraph(checking: r.legalized)
+            let types = view.types
+            // Each op on the interpreter's own inputs: differences are the op's, not inherited.
+            func theirValue(_ name: String) -> Tensor {
+                if let t = theirs[name] { return Tensor(shape: t.shape, storage: t.storage, quant: types[name]?.quant) }
+                return ours[name] ?? r.legalized.constants[name]!
+            }
+            for op in view.quantizedOps {
+                let node = r.legalized.nodes[op.node]
+                let xs = op.inputs.filter { $0.role == .activation }.map { theirValue($0.quantized) }
+                let w = op.inputs.first { $0.role == .weight }.map { r.legalized.constants[$0.quantized]! }
+                let b = op.inputs.first { $0.role == .bias }.map { r.legalized.constants[$0.quantized]! }
+                let mine = Int8Evaluator.apply(node, op, activations: xs, weight: w, bias: b)
+                for (o, t) in zip(op.outputs, mine) {
+                    guard let a = theirs[o.quantized] else { continue }
+                    let d = zip(a.int8s, t.int8s).map { abs(Int($0) - Int($1)) }
+                    let m = d.max() ?? 0
+                    worst[op.form.tflite] = max(worst[op.form.tflite] ?? 0, m)
+                    if m > 0, op.form.tflite == "MEAN", ProcessInfo.processInfo.environment["KILN_DEBUG_MEAN"] != nil {
+                        let x = xs[0], qx = x.quant!, qo = o.params
+                        let (_, c, h, w) = Layout.nhwc.unpack(x.shape)
+                        for ch in 0..<c {
+                            var sum = 0
+                            for p in 0..<(h * w) { sum += Int(x.int8s[p * c + ch]) }
+                            let exact = Double(sum - h * w * Int(qx.zeroPoint[0])) * Double(qx.scale[0]) / (Double(h * w) * Double(qo.scale[0])) + Double(qo.zeroPoint[0])
+                            print("MEANDATA \(sum) \(h*w) \(qx.zeroPoint[0]) \(qx.scale[0]) \(qo.zeroPoint[0]) \(qo.scale[0]) \(a.int8s[ch]) \(t.int8s[ch]) \(exact)")
+                        }
+                    }
+                    if m > 0 {
+                        print("  \(arch) \(node.name) (\(op.form.tflite)): \(d.filter { $0 > 0 }.count) of \(d.count) differ, max \(m)")
+                    }
+                }
+            }
+            print("int8 tensors \(arch): worst difference per op \(worst.sorted { $0.key < $1.key })")
         }
     }
 }

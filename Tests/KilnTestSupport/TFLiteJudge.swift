@@ -22,7 +22,7 @@ public enum TFLiteJudge {
         model, outdir, resolver = sys.argv[1], sys.argv[2], sys.argv[3]
         feeds = dict(a.split('=', 1) for a in sys.argv[4:])
         kind = OpResolverType.AUTO if resolver == 'default' else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        it = Interpreter(model_path=model, experimental_op_resolver_type=kind)
+        it = Interpreter(model_path=model, experimental_op_resolver_type=kind, num_threads=1)
         sigs = it.get_signature_list()
         result = {}
         if sigs:
@@ -88,6 +88,63 @@ public enum TFLiteJudge {
             outputs[name] = t
         }
         return (outputs, order)
+    }
+}
+
+extension TFLiteJudge {
+    static let everyTensorRunner = """
+        import sys, json, os
+        import numpy as np
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        model, outdir, resolver = sys.argv[1], sys.argv[2], sys.argv[3]
+        feeds = dict(a.split('=', 1) for a in sys.argv[4:])
+        kind = OpResolverType.AUTO if resolver == 'default' else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        it = Interpreter(model_path=model, experimental_op_resolver_type=kind, experimental_preserve_all_tensors=True, num_threads=1)
+        it.allocate_tensors()
+        for d in it.get_input_details():
+            it.set_tensor(d['index'], np.fromfile(feeds[d['name']], dtype=d['dtype']).reshape(d['shape']))
+        it.invoke()
+        shapes = {}
+        for d in it.get_tensor_details():
+            try:
+                a = np.ascontiguousarray(it.get_tensor(d['index']))
+            except ValueError:
+                continue
+            if a.dtype not in (np.int8, np.float32): continue
+            a.tofile(os.path.join(outdir, '%d.bin' % d['index']))
+            shapes[d['name']] = [d['index'], list(a.shape), str(a.dtype)]
+        print(json.dumps(shapes))
+        """
+
+    /// Runs `model` (feeding tensors by name) and returns every int8 and float32 tensor the
+    /// interpreter holds afterwards, by tensor name (`experimental_preserve_all_tensors`).
+    public static func runKeepingEveryTensor(
+        _ python: String, model: String, inputs: [String: Tensor], resolver: Resolver = .builtin
+    ) throws -> [String: Tensor] {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-tflite-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var args = [model, dir.path, resolver.rawValue]
+        for (name, t) in inputs.sorted(by: { $0.key < $1.key }) {
+            let path = dir.appendingPathComponent("in-\(args.count).bin")
+            try t.withUnsafeBytes { Data($0) }.write(to: path)
+            args.append("\(name)=\(path.path)")
+        }
+        let r = try PythonJudge.runScript(python, everyTensorRunner, args)
+        guard r.status == 0 else { throw TestFailure("the TFLite interpreter failed on \(model):\n\(r.stderr)") }
+        let line = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        guard let shapes = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [Any]] else {
+            throw TestFailure("unexpected interpreter output: \(r.stdout)")
+        }
+        var tensors = [String: Tensor]()
+        for (name, entry) in shapes {
+            let index = entry[0] as! Int
+            let shape = Shape((entry[1] as! [Int]))
+            let dtype: DType = (entry[2] as! String) == "int8" ? .i8 : .f32
+            let data = try Data(contentsOf: dir.appendingPathComponent("\(index).bin"))
+            tensors[name] = try data.withUnsafeBytes { try Tensor(dtype: dtype, shape: shape, bytes: $0) }
+        }
+        return tensors
     }
 }
 
