@@ -25,8 +25,10 @@ let package = Package(
         .library(name: "KilnTFLiteSchema", targets: ["KilnTFLiteSchema"]),
         .library(name: "KilnTFLite", targets: ["KilnTFLite"]),
         .library(name: "KilnQuant", targets: ["KilnQuant"]),
+        .library(name: "KilnTrain", targets: ["KilnTrain"]),
         .executable(name: "kiln", targets: ["kiln"]),
         .executable(name: "image-preprocessing-bench", targets: ["ImagePreprocessingBench"]),
+        .executable(name: "train-throughput-bench", targets: ["TrainThroughputBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,13 +54,20 @@ let package = Package(
             name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnQuant", "KilnTFLiteSchema"],
             swiftSettings: optimizedFlags),
         .target(name: "KilnQuant", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph"]),
+        .target(
+            name: "KilnTrain",
+            dependencies: [
+                "KilnTensor", "KilnKernels", "KilnGraph", "KilnModels", "KilnImage", "KilnTrainKernels",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: optimizedFlags),
 
         // MARK: - Executables
         .executableTarget(
             name: "kiln",
             dependencies: [
                 "KilnTensor", "KilnGraph", "KilnModels", "KilnONNX", "KilnTFLite", "KilnTFLiteSchema", "KilnImage",
-                "KilnRuntime", "KilnQuant",
+                "KilnRuntime", "KilnQuant", "KilnTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -67,6 +76,10 @@ let package = Package(
             name: "RuntimeLatency",
             dependencies: ["KilnRuntime", "KilnTFLite", "KilnONNX", "KilnModels", "KilnGraph", "KilnKernels", "KilnTensor"],
             path: "Benchmarks/RuntimeLatency", swiftSettings: optimizedFlags),
+
+        .executableTarget(
+            name: "TrainThroughputBench", dependencies: ["KilnTensor", "KilnGraph", "KilnModels", "KilnTrain"],
+            path: "Benchmarks/TrainThroughput", swiftSettings: optimizedFlags),
 
         .executableTarget(
             name: "ImagePreprocessingBench", dependencies: ["KilnImage", "KilnTensor"],
@@ -93,6 +106,14 @@ let package = Package(
         // The innermost float loops in C, compiled per instruction set (see its header). Always
         // optimised: tests would otherwise run -O0 kernels.
         .target(name: "CKilnKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        /// OpenBLAS (sgemm) for the training kernels only: the runtime never links it.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        /// Training kernels' inner loops in C (channel-major activations, see KilnTrainKernels),
+        /// compiled optimised in every configuration with AVX2/AVX-512 clones chosen at run time.
+        .target(name: "CKilnTrain", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(
+            name: "KilnTrainKernels", dependencies: ["KilnTensor", "KilnKernels", "CKilnTrain", "COpenBLAS"],
+            swiftSettings: kernelFlags),
 
         // MARK: - Tests
         .target(name: "KilnTestSupport", dependencies: ["KilnTensor", "KilnGraph"], path: "Tests/KilnTestSupport"),
@@ -114,10 +135,15 @@ let package = Package(
             name: "KilnQuantTests", dependencies: ["KilnQuant", "KilnModels", "KilnONNX", "KilnTestSupport"],
             exclude: ["Snapshots"]),
         .testTarget(
+            name: "KilnTrainTests",
+            dependencies: [
+                "KilnTrain", "KilnTrainKernels", "KilnModels", "KilnGraph", "KilnKernels", "KilnImage", "KilnTestSupport",
+            ]),
+        .testTarget(
             name: "KilnCLITests",
             dependencies: [
                 "kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTFLite", "KilnTFLiteSchema", "KilnQuant",
-                "KilnKernels",
+                "KilnKernels", "KilnTrain",
             ],
             exclude: ["Snapshots"]),
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages Kiln builds against or reads data from. Grows with each component.
-APT_PACKAGES=(libprotobuf-c-dev protobuf-c-compiler libflatbuffers-dev flatbuffers-compiler libturbojpeg0-dev libpng-dev zlib1g-dev dataset-fashion-mnist)
+APT_PACKAGES=(libprotobuf-c-dev protobuf-c-compiler libflatbuffers-dev flatbuffers-compiler libturbojpeg0-dev libpng-dev zlib1g-dev dataset-fashion-mnist libopenblas-dev)
 
 fail() { echo "error: $*" >&2; exit 1; }
 

@@ -116,12 +116,8 @@ public struct Graph: Sendable {
 
     /// A value name derived from `base` that no value, node or constant in the graph uses yet.
     public func uniqueName(_ base: String) -> String {
-        var taken = Set(constants.keys).union(inputs.map(\.name))
-        for n in nodes { taken.formUnion(n.outputs); taken.insert(n.name) }
-        if !taken.contains(base) { return base }
-        var k = 1
-        while taken.contains("\(base)_\(k)") { k += 1 }
-        return "\(base)_\(k)"
+        var names = NameTable(graph: self)
+        return names.fresh(base)
     }
 
     /// Replaces every use of value `old` (node inputs and graph outputs) by `new`.

@@ -99,24 +99,15 @@ public enum ONNXExporter {
         var nodes = [ONNXNode]()
         var initializers = [ONNXTensor]()
         /// Every name in use (values, nodes, constants), so helper names never collide.
-        var taken: Set<String>
+        var taken: NameTable
 
         init(graph: Graph, types: [String: TensorType]) {
             self.graph = graph
             self.types = types
-            taken = Set(types.keys).union(graph.nodes.map(\.name))
+            taken = NameTable(Array(types.keys) + graph.nodes.map(\.name))
         }
 
-        mutating func fresh(_ base: String) -> String {
-            var name = base
-            var k = 1
-            while taken.contains(name) {
-                name = "\(base)_\(k)"
-                k += 1
-            }
-            taken.insert(name)
-            return name
-        }
+        mutating func fresh(_ base: String) -> String { taken.fresh(base) }
 
         mutating func constant(_ base: String, _ t: Tensor) throws -> String {
             let name = fresh(base)

@@ -77,7 +77,7 @@ struct Converter {
     var types = [String: TensorType]()
     var inputs = [ValueInfo]()
     var nodes = [Node]()
-    var nodeNames = Set<String>()
+    var nodeNames = NameTable()
     /// Linear nodes made from MatMul (their bias may follow as an Add).
     var fromMatMul = Set<String>()
     /// Initializers no ONNX node reads: kept as constants, as the file has them.
@@ -158,16 +158,7 @@ struct Converter {
     func type(_ name: String) -> TensorType? { constants[name]?.type ?? types[name] }
 
     /// A node name not used yet, derived from the ONNX node's name (or its first output).
-    mutating func uniqueNodeName(_ base: String) -> String {
-        var name = base
-        var k = 1
-        while nodeNames.contains(name) {
-            name = "\(base)_\(k)"
-            k += 1
-        }
-        nodeNames.insert(name)
-        return name
-    }
+    mutating func uniqueNodeName(_ base: String) -> String { nodeNames.fresh(base) }
 
     /// A value name no value uses yet.
     func freshValue(_ base: String) -> String {

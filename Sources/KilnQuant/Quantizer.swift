@@ -135,17 +135,10 @@ struct Rewrite {
         var g = prepared
         var nodes = [Node]()
         var origin = [Int]()
-        var taken = Set(prepared.constants.keys).union(prepared.inputs.map(\.name))
-        for n in prepared.nodes { taken.formUnion(n.outputs); taken.insert(n.name) }
+        var taken = NameTable(graph: prepared)
         for (k, node) in prepared.nodes.enumerated() {
             if case .silu = node.op {
-                var sigmoid = "\(node.name).sigmoid"
-                var suffix = 1
-                while taken.contains(sigmoid) {
-                    sigmoid = "\(node.name).sigmoid_\(suffix)"
-                    suffix += 1
-                }
-                taken.insert(sigmoid)
+                let sigmoid = taken.fresh("\(node.name).sigmoid")
                 nodes.append(Node(sigmoid, .sigmoid, [node.inputs[0]]))
                 nodes.append(Node(name: node.name, op: .mul, inputs: [node.inputs[0], sigmoid], outputs: node.outputs))
                 origin += [k, k]
@@ -354,7 +347,7 @@ struct Emitter {
     var nodes = [Node]()
     var constants = [String: Tensor]()
     var inputs = [ValueInfo]()
-    var taken: Set<String>
+    var taken: NameTable
     /// Value → the float value that simulates it for quantized readers (a dequantize output).
     var dequantized = [String: String]()
     /// Value → its raw float name in the new graph (renamed for some graph outputs).
@@ -371,9 +364,7 @@ struct Emitter {
 
     init(_ r: Rewrite) {
         self.r = r
-        var taken = Set(r.g.constants.keys).union(r.g.inputs.map(\.name))
-        for n in r.g.nodes { taken.formUnion(n.outputs); taken.insert(n.name) }
-        self.taken = taken
+        self.taken = NameTable(graph: r.g)
         var floatConstants = Set<String>()
         for (k, node) in r.g.nodes.enumerated() where r.form(k) == nil {
             for i in node.inputs where r.g.constants[i] != nil { floatConstants.insert(i) }
@@ -383,16 +374,7 @@ struct Emitter {
         opReports = [OpReport?](repeating: nil, count: r.original.nodes.count)
     }
 
-    mutating func fresh(_ base: String) -> String {
-        var name = base
-        var k = 1
-        while taken.contains(name) {
-            name = "\(base)_\(k)"
-            k += 1
-        }
-        taken.insert(name)
-        return name
-    }
+    mutating func fresh(_ base: String) -> String { taken.fresh(base) }
 
     /// Whether graph output `v` is carried by the quantize/dequantize pair (so the op's float
     /// output is renamed `v.raw`).

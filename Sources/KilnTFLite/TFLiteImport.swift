@@ -82,8 +82,8 @@ private struct ImportBuilder {
     var readers: [[Int]]
     var nodes = [Node]()
     var constants = [String: Tensor]()
-    var taken = Set<String>()
-    var nodeNames = Set<String>()
+    var taken = NameTable()
+    var nodeNames = NameTable()
     /// Operators folded into a later one, and what the later one takes from them.
     var skip = Set<Int>()
     var padFold = [Int: (pads: [Int], op: Int)]()
@@ -134,30 +134,14 @@ private struct ImportBuilder {
 
     // MARK: - Names
 
-    mutating func fresh(_ base: String) -> String {
-        var name = base
-        var k = 1
-        while taken.contains(name) {
-            name = "\(base)_\(k)"
-            k += 1
-        }
-        taken.insert(name)
-        return name
-    }
+    mutating func fresh(_ base: String) -> String { taken.fresh(base) }
 
     /// The node name for operator `k` (Kiln's names when known), made unique; `part` picks
     /// the second name of an operator lowered from two nodes.
     mutating func nodeName(_ k: Int, part: Int = 0, fallback: String) -> String {
         var base = fallback
         if let info, !info.operators.isEmpty, part < info.operators[k].count { base = info.operators[k][part] }
-        var name = base
-        var n = 1
-        while nodeNames.contains(name) {
-            name = "\(base)_\(n)"
-            n += 1
-        }
-        nodeNames.insert(name)
-        return name
+        return nodeNames.fresh(base)
     }
 
     // MARK: - Tensors

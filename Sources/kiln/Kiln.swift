@@ -11,7 +11,9 @@ struct Kiln: ParsableCommand {
             Exit codes: 0 success, 1 failure (the message names the file and the problem), 2 usage error.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Export.self, Import.self, DataCommand.self, Quantize.self, Run.self, Verify.self])
+        subcommands: [
+            Inspect.self, DataCommand.self, Train.self, Eval.self, Export.self, Import.self, Quantize.self, Run.self, Verify.self,
+        ])
 
     /// Runs the command with Kiln's exit codes: 0 ok, 1 failure, 2 usage.
     static func main() {

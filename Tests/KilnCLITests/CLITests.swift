@@ -5,25 +5,7 @@ import KilnTestSupport
 import XCTest
 
 /// Runs the built `kiln` binary as a user would.
-final class CLITests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    @discardableResult
-    func kiln(_ args: String..., status expected: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws
-        -> ProcessResult
-    {
-        let r = try runProcess(kilnExecutable, args, currentDirectory: repositoryRoot)
-        XCTAssertEqual(r.status, expected, "kiln \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
-        return r
-    }
-
+final class CLITests: KilnCLITestCase {
     func testHelpTextsAreStable() throws {
         assertSnapshot(try kiln("--help").stdout, named: "kiln.help.txt")
         assertSnapshot(try kiln("inspect", "--help").stdout, named: "kiln-inspect.help.txt")

@@ -4,23 +4,7 @@ import KilnTestSupport
 import XCTest
 
 /// `kiln data`: synthetic documents, mosaics, IDX extraction.
-final class DataCLITests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-data-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    @discardableResult
-    func kiln(_ args: String..., status expected: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> ProcessResult {
-        let r = try runProcess(kilnExecutable, args, currentDirectory: repositoryRoot)
-        XCTAssertEqual(r.status, expected, "kiln \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
-        return r
-    }
-
+final class DataCLITests: KilnCLITestCase {
     func testHelpTextsAreStable() throws {
         assertSnapshot(try kiln("data", "--help").stdout, named: "kiln-data.help.txt")
         assertSnapshot(try kiln("data", "synthetic-documents", "--help").stdout, named: "kiln-data-synthetic-documents.help.txt")

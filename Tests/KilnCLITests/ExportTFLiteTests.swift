@@ -6,25 +6,7 @@ import KilnTestSupport
 import XCTest
 
 /// `kiln export --format tflite`, run as a user would.
-final class ExportTFLiteTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-export-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    @discardableResult
-    func kiln(_ args: String..., status expected: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws
-        -> ProcessResult
-    {
-        let r = try runProcess(kilnExecutable, args, currentDirectory: repositoryRoot)
-        XCTAssertEqual(r.status, expected, "kiln \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
-        return r
-    }
-
+final class ExportTFLiteTests: KilnCLITestCase {
     func testHelpIsStable() throws {
         assertSnapshot(try kiln("export", "--help").stdout, named: "kiln-export.help.txt")
     }

@@ -4,25 +4,7 @@ import KilnTestSupport
 import XCTest
 
 /// `kiln export --format onnx` and `kiln import`, run as a user would.
-final class ONNXCLITests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-onnx-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    @discardableResult
-    func kiln(_ args: String..., status expected: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws
-        -> ProcessResult
-    {
-        let r = try runProcess(kilnExecutable, args, currentDirectory: repositoryRoot)
-        XCTAssertEqual(r.status, expected, "kiln \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
-        return r
-    }
-
+final class ONNXCLITests: KilnCLITestCase {
     func testHelpTextsAreStable() throws {
         // `kiln export --help` is pinned by ExportTFLiteTests (one command, one snapshot).
         assertSnapshot(try kiln("import", "--help").stdout, named: "kiln-import.help.txt")

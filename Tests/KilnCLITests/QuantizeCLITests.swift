@@ -6,27 +6,7 @@ import KilnTestSupport
 import XCTest
 
 /// `kiln quantize`, run as a user would.
-final class QuantizeCLITests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-quantize-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    @discardableResult
-    func kiln(_ args: [String], status expected: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws
-        -> ProcessResult
-    {
-        let r = try runProcess(kilnExecutable, args, currentDirectory: repositoryRoot)
-        XCTAssertEqual(r.status, expected, "kiln \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
-        return r
-    }
-
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-
+final class QuantizeCLITests: KilnCLITestCase {
     let tiny = ["--arch", "tiny", "--heads", "a:3,b:2:sigmoid", "--input", "32"]
 
     func testHelpTextIsStable() throws {

@@ -9,25 +9,7 @@ import KilnTestSupport
 import XCTest
 
 /// `kiln run` and `kiln verify` on exported files, as a user runs them.
-final class RuntimeCLITests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-rt-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    @discardableResult
-    func kiln(_ args: [String], status expected: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws
-        -> ProcessResult
-    {
-        let r = try runProcess(kilnExecutable, args, currentDirectory: repositoryRoot)
-        XCTAssertEqual(r.status, expected, "kiln \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
-        return r
-    }
-
+final class RuntimeCLITests: KilnCLITestCase {
     func testHelpTextsAreStable() throws {
         assertSnapshot(try kiln(["run", "--help"]).stdout, named: "kiln-run.help.txt")
         assertSnapshot(try kiln(["verify", "--help"]).stdout, named: "kiln-verify.help.txt")

@@ -51,7 +51,7 @@ public struct ConvertLayout: GraphPass {
         var toTargetCache = [String: String]()
         var toSourceCache = [String: String]()
         /// Every node and value name in use, so that inserted names are fresh.
-        var taken: Set<String>
+        var taken: NameTable
 
         init(graph: Graph, target: Layout, types: [String: TensorType]) {
             g = graph
@@ -60,8 +60,7 @@ public struct ConvertLayout: GraphPass {
             self.types = types
             let from = target.fromNCHW, to = source.toNCHW
             q = from.map { to[$0] }
-            taken = Set(graph.constants.keys).union(graph.inputs.map(\.name))
-            for n in graph.nodes { taken.formUnion(n.outputs); taken.insert(n.name) }
+            taken = NameTable(graph: graph)
             var inv = [Int](repeating: 0, count: 4)
             for (d, s) in q.enumerated() { inv[s] = d }
             self.inv = inv
@@ -103,17 +102,7 @@ public struct ConvertLayout: GraphPass {
             return fresh(v.hasSuffix(suffix) ? String(v.dropLast(suffix.count)) : "\(v).\(target.rawValue)")
         }
 
-        /// A name derived from `base` that nothing uses yet.
-        mutating func fresh(_ base: String) -> String {
-            var name = base
-            var k = 1
-            while taken.contains(name) {
-                name = "\(base)_\(k)"
-                k += 1
-            }
-            taken.insert(name)
-            return name
-        }
+        mutating func fresh(_ base: String) -> String { taken.fresh(base) }
 
         mutating func emit(_ node: Node, converted outputsConverted: Bool) {
             nodes.append(node)

@@ -1,0 +1,2 @@
+// OpenBLAS's CBLAS interface (pkg-config `openblas` adds its include directory).
+#include <cblas.h>
