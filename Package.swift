@@ -128,6 +128,7 @@ let package = Package(
             name: "KilnRuntimeTests",
             dependencies: [
                 "KilnRuntime", "KilnGraph", "KilnModels", "KilnTFLite", "KilnTFLiteSchema", "KilnTestSupport", "CKilnMallocCounter",
+                "KilnQuant",
             ],
             exclude: ["Budgets"], swiftSettings: optimizedFlags),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),

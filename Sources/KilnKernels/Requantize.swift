@@ -119,6 +119,15 @@ public enum Requantize {
         }
     }
 
+    /// The quantized bounds of a clamp to `[lo, hi]` on `q` (TFLite's RELU family): each bound is
+    /// `zp + round(bound / scale)` within the int8 range; infinite bounds are the int8 range.
+    public static func clampRange(_ q: QuantParams, min lo: Float, max hi: Float) -> ClosedRange<Int32> {
+        func bound(_ v: Float) -> Int32 { q.zeroPoint[0] + Int32((v / q.scale[0]).rounded()) }
+        let qlo = lo == -.infinity ? -128 : Swift.max(-128, bound(lo))
+        let qhi = hi == .infinity ? 127 : Swift.min(127, bound(hi))
+        return qlo...Swift.max(qlo, qhi)
+    }
+
     /// Saturates an int32 into an int8.
     @inline(__always)
     public static func saturateInt8(_ x: Int32) -> Int8 { Int8(min(max(x, -128), 127)) }

@@ -67,8 +67,8 @@ public struct TFLiteSelfTest: Codable, Sendable, Equatable {
         for o in g.outputs {
             if let p = g.producers[o], case .dequantize = g.nodes[p].op, let q = evaluator.view.types[g.nodes[p].inputs[0]]?.quant {
                 step = max(step, q.scale.max() ?? 0)
-            } else if let q = evaluator.view.types[o]?.quant {
-                step = max(step, q.scale.max() ?? 0)
+            } else if evaluator.view.types[o]?.dtype == .i8 {
+                step = max(step, 1)  // int8 outputs are recorded as their integer values
             }
         }
         let outputs = g.outputs.map { Output(name: $0, values: results[$0]!.dtype == .f32 ? results[$0]!.floats : results[$0]!.integers.map(Float.init)) }

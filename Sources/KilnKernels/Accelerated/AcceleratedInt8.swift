@@ -282,7 +282,15 @@ extension Accelerated {
         _ x: UnsafePointer<Int8>, into y: UnsafeMutablePointer<Int8>, rows: Int, count: Int, table: UnsafePointer<Float>,
         output: QuantParams
     ) {
-        kiln_softmax_i8(x, y, rows, count, table, output.scale[0], output.zeroPoint[0])
+        softmaxInt8(x, into: y, rows: rows, count: count, table: table, outputScale: output.scale[0], outputZeroPoint: output.zeroPoint[0])
+    }
+
+    /// ``softmaxInt8(_:into:rows:count:table:output:)`` with the output parameters as scalars.
+    public static func softmaxInt8(
+        _ x: UnsafePointer<Int8>, into y: UnsafeMutablePointer<Int8>, rows: Int, count: Int, table: UnsafePointer<Float>,
+        outputScale: Float, outputZeroPoint: Int32
+    ) {
+        kiln_softmax_i8(x, y, rows, count, table, outputScale, outputZeroPoint)
     }
 
     /// Requantizes `x` with per-element multipliers and rounding through the vector epilogue of

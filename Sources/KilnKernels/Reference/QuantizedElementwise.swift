@@ -83,17 +83,9 @@ extension Reference {
     /// `QuantizedReluX`): the bounds are `zp + round(bound / scale)` within the int8 range.
     public static func clampInt8(_ x: Tensor, min lo: Float, max hi: Float) -> Tensor {
         let q = x.quant!
-        let r = clampRange(q, min: lo, max: hi)
+        let r = Requantize.clampRange(q, min: lo, max: hi)
         return Tensor(
             shape: x.shape, int8: x.int8s.map { Int8(Swift.min(Swift.max(Int32($0), r.lowerBound), r.upperBound)) }, quant: q)
-    }
-
-    /// The quantized bounds of a clamp to `[lo, hi]` on `q` (infinite bounds are the int8 range).
-    public static func clampRange(_ q: QuantParams, min lo: Float, max hi: Float) -> ClosedRange<Int32> {
-        func bound(_ v: Float) -> Int32 { q.zeroPoint[0] + Int32((v / q.scale[0]).rounded()) }
-        let qlo = lo == -.infinity ? -128 : Swift.max(-128, bound(lo))
-        let qhi = hi == .infinity ? 127 : Swift.min(127, bound(hi))
-        return qlo...Swift.max(qlo, qhi)
     }
 
     /// int8 → int8 with other quantization parameters (TFLite QUANTIZE between int8 tensors):
