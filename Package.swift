@@ -50,7 +50,9 @@ let package = Package(
             name: "KilnImage", dependencies: ["KilnTensor", "CKilnImageKernels", "CKilnTurboJPEG", "CKilnPNG", "CKilnZlib"],
             swiftSettings: optimizedFlags),
         .target(name: "KilnTFLiteSchema", dependencies: ["KilnTensor", "CKilnTFLiteSchema"]),
-        .target(name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnTFLiteSchema"], swiftSettings: optimizedFlags),
+        .target(
+            name: "KilnTFLite", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph", "KilnQuant", "KilnTFLiteSchema"],
+            swiftSettings: optimizedFlags),
         .target(name: "KilnQuant", dependencies: ["KilnTensor", "KilnKernels", "KilnGraph"]),
         /// The latency harness: per-image time from file to probabilities, beside the peers.
         .target(name: "KilnBench", dependencies: ["KilnRuntime", "KilnImage", "KilnTensor"], swiftSettings: optimizedFlags),
@@ -126,6 +128,7 @@ let package = Package(
             name: "KilnRuntimeTests",
             dependencies: [
                 "KilnRuntime", "KilnGraph", "KilnModels", "KilnTFLite", "KilnTFLiteSchema", "KilnTestSupport", "CKilnMallocCounter",
+                "KilnQuant",
             ],
             exclude: ["Budgets"], swiftSettings: optimizedFlags),
         .testTarget(name: "KilnImageTests", dependencies: ["KilnImage", "KilnTestSupport"]),
@@ -150,7 +153,7 @@ let package = Package(
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),
         .testTarget(
             name: "KilnTFLiteTests",
-            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnTestSupport"],
+            dependencies: ["KilnTFLite", "KilnTFLiteSchema", "KilnGraph", "KilnModels", "KilnKernels", "KilnQuant", "KilnTestSupport"],
             exclude: ["Snapshots"]),
         .testTarget(
             name: "KilnONNXTests",

@@ -171,3 +171,33 @@ public struct NumPySamples: SampleSource {
     }
 }
 
+
+/// Another source's samples moved to a graph's layout: every 4-D input whose shape is the
+/// graph's input shape in the other layout (NCHW ⇄ NHWC) is transposed; other inputs pass as
+/// they are. Calibrating a graph after `ConvertLayout` with the images its NCHW form takes.
+public struct LayoutAdaptedSamples: SampleSource {
+    public let base: SampleSource
+    public let inputs: [ValueInfo]
+
+    public init(_ base: SampleSource, for graph: Graph) {
+        self.base = base
+        inputs = graph.inputs
+    }
+
+    public var description: String { base.description }
+    public var isRandom: Bool { base.isRandom }
+
+    public func forEach(limit: Int, _ body: ([String: Tensor]) throws -> Void) throws -> Int {
+        try base.forEach(limit: limit) { sample in
+            var moved = sample
+            for i in inputs {
+                guard let t = sample[i.name], t.shape != i.type.shape, t.shape.rank == 4 else { continue }
+                for perm in [Layout.nhwc.fromNCHW, Layout.nhwc.toNCHW] where Shape(perm.map { t.shape[$0] }) == i.type.shape {
+                    moved[i.name] = Reference.transpose(t, perm: perm)
+                    break
+                }
+            }
+            try body(moved)
+        }
+    }
+}

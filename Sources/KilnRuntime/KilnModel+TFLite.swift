@@ -57,7 +57,14 @@ enum TFLiteImport {
                 guard let r = storage.range(of: data) else { throw RuntimeError("tensor \(i) '\(t.name)': its data lies outside the file") }
                 constant = r
             }
-            tensors.append(TensorInfo(name: t.name, dtype: dtype, shape: t.shape, constant: constant))
+            var quant: QuantParams? = nil
+            if let q = t.quantization, !q.scale.isEmpty {
+                guard let params = q.quantParams else {
+                    throw RuntimeError("tensor \(i) '\(t.name)': its quantization has \(q.scale.count) scales and \(q.zeroPoint.count) zero points, or a zero point beyond 32 bits")
+                }
+                quant = params
+            }
+            tensors.append(TensorInfo(name: t.name, dtype: dtype, shape: t.shape, constant: constant, quant: quant))
         }
         var operators: [Operator] = []
         for (k, op) in sg.operators.enumerated() {
@@ -157,6 +164,8 @@ enum TFLiteImport {
         case .relu6: return .relu6
         case .reluN1To1: return .reluN1To1
         case .tanh: return .tanh
+        case .quantize: return .quantize
+        case .dequantize: return .dequantize
         default:
             throw RuntimeError("the operator \(op.builtinCode.name)\(op.customCode.map { " '\($0)'" } ?? "") is not supported")
         }

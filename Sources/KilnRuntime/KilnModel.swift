@@ -5,6 +5,9 @@ public struct TensorDescription: Hashable, Sendable, CustomStringConvertible {
     public var name: String
     public var shape: [Int]
     public var dtype: DType
+    /// The quantization of an int8 input or output (feed `round(x / scale) + zeroPoint`; read
+    /// `scale * (q - zeroPoint)`), nil for float ones.
+    public var quant: QuantParams? = nil
     public var elementCount: Int { shape.reduce(1, *) }
     public var description: String { "\(name): \(dtype)\(Shape(shape))" }
 }
@@ -46,7 +49,7 @@ public final class KilnModel: Sendable {
     public var outputs: [TensorDescription] { graph.outputs.map { describe($0.name, $0.tensor) } }
 
     private func describe(_ name: String, _ t: Int) -> TensorDescription {
-        TensorDescription(name: name, shape: graph.tensors[t].shape, dtype: graph.tensors[t].dtype)
+        TensorDescription(name: name, shape: graph.tensors[t].shape, dtype: graph.tensors[t].dtype, quant: graph.tensors[t].quant)
     }
 
     /// Bytes of the activation arena an interpreter of this model allocates: every input,
@@ -57,7 +60,10 @@ public final class KilnModel: Sendable {
     /// Bytes an interpreter holds besides the arena: packed weights, constants copied for the
     /// kernels, and the zeros padded taps read (plus, per thread, a few conv output rows for a
     /// fused conv + max pool).
-    public var preparedBytes: Int { (program.packedFloats + program.constantPoolFloats + program.zerosNeeded + 16) * 4 }
+    public var preparedBytes: Int {
+        (program.packedFloats + program.constantPoolFloats + program.zerosNeeded + 16) * 4 + program.packedBytes
+            + program.tableBytes
+    }
 
     /// Number of operators in the file.
     public var operatorCount: Int { graph.operators.count }

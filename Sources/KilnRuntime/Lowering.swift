@@ -16,44 +16,46 @@ struct Lowering {
     let graph: ModelGraph
     let storage: ModelStorage
 
-    private var location: [Program.Location?]
-    private var bufferOf: [Int?]
-    private var buffers: [MemoryPlanner.Request] = []
-    private var available: [Bool]
-    private var instructions: [Instruction] = []
-    private var pooled: [(tensor: Int, floatOffset: Int)] = []
-    private var poolFloats = 0
-    private var packedFloats = 0
-    private var zerosNeeded = 0
-    private var consumers: [Int]
-    private var graphOutputs: Set<Int>
-    private var graphInputs: Set<Int>
+    var location: [Program.Location?]
+    var bufferOf: [Int?]
+    var buffers: [MemoryPlanner.Request] = []
+    var available: [Bool]
+    var instructions: [Instruction] = []
+    var pooled: [(tensor: Int, floatOffset: Int)] = []
+    var poolFloats = 0
+    var packedFloats = 0
+    var zerosNeeded = 0
+    var packedBytes = 0
+    var tableBytes = 0
+    var consumers: [Int]
+    var graphOutputs: Set<Int>
+    var graphInputs: Set<Int>
     /// PAD outputs folded into the convolution that reads them: (pad input, paddings).
-    private var foldedPads: [Int: (input: Int, top: Int, left: Int, bottom: Int, right: Int)] = [:]
+    var foldedPads: [Int: (input: Int, top: Int, left: Int, bottom: Int, right: Int)] = [:]
     /// Tensors known to hold no negative value (outputs of ReLU-clamped operators and of data
     /// movement over such tensors): a zero PAD before a max pool over them can be folded.
-    private var nonNegative = Set<Int>()
+    var nonNegative = Set<Int>()
     /// CONCATENATIONs of two equal halves on the last axis: output tensor → its inputs, rows,
     /// half width and the indices of its copy instructions (fused into a shuffle that follows).
-    private var concatenations: [Int: (a: Int, b: Int, rows: Int, count: Int, instructions: [Int])] = [:]
+    var concatenations: [Int: (a: Int, b: Int, rows: Int, count: Int, instructions: [Int])] = [:]
     /// Outputs of single-group, batch-1 convolutions: output → instruction index (a max pool
     /// that is their only reader fuses with them).
-    private var convOutputs: [Int: Int] = [:]
+    var convOutputs: [Int: Int] = [:]
     /// LOGISTIC outputs: output → (input, instruction index), for SiLU fusion.
-    private var logistics: [Int: (input: Int, instruction: Int)] = [:]
+    var logistics: [Int: (input: Int, instruction: Int)] = [:]
     /// RESHAPE/SQUEEZE outputs that alias their input: output → input.
-    private var aliasOf: [Int: Int] = [:]
+    var aliasOf: [Int: Int] = [:]
     /// Instructions made redundant by a fusion.
-    private var removed = Set<Int>()
+    var removed = Set<Int>()
     /// The operator being lowered (for messages and lifetimes).
-    private var current = 0
+    var current = 0
 
     static func lower(_ graph: ModelGraph, storage: ModelStorage) throws(RuntimeError) -> Program {
         var l = Lowering(graph: graph, storage: storage)
         return try l.run()
     }
 
-    private init(graph: ModelGraph, storage: ModelStorage) {
+    init(graph: ModelGraph, storage: ModelStorage) {
         self.graph = graph
         self.storage = storage
         let n = graph.tensors.count
@@ -67,7 +69,7 @@ struct Lowering {
 
     // MARK: - Driver
 
-    private mutating func run() throws(RuntimeError) -> Program {
+    mutating func run() throws(RuntimeError) -> Program {
         try checkTensors()
         for op in graph.operators {
             for t in op.inputs where t >= 0 && t < consumers.count { consumers[t] += 1 }
@@ -75,8 +77,10 @@ struct Lowering {
         for (name, t) in graph.inputs {
             guard t >= 0, t < graph.tensors.count else { throw RuntimeError("input '\(name)' names tensor \(t), which does not exist") }
             guard graph.tensors[t].constant == nil else { throw RuntimeError("input '\(name)' is a constant tensor") }
-            guard graph.tensors[t].dtype == .f32 else {
-                throw RuntimeError("input '\(name)' is \(graph.tensors[t].dtype); this runtime runs float32 models")
+            switch graph.tensors[t].dtype {
+            case .f32: break
+            case .i8: _ = try activationParams(t, "input '\(name)'")
+            default: throw RuntimeError("input '\(name)' is \(graph.tensors[t].dtype); inputs are float32 or int8")
             }
             guard !available[t] else { throw RuntimeError("input '\(name)' is listed twice") }
             available[t] = true
@@ -105,17 +109,21 @@ struct Lowering {
         }
         return Program(
             instructions: instructions, location: location, buffers: buffers, bufferOffsets: offsets, arenaBytes: arena,
-            pooledConstants: pooled, constantPoolFloats: poolFloats, packedFloats: packedFloats, zerosNeeded: zerosNeeded)
+            pooledConstants: pooled, constantPoolFloats: poolFloats, packedFloats: packedFloats, zerosNeeded: zerosNeeded,
+            packedBytes: packedBytes, tableBytes: tableBytes)
     }
 
     /// Every tensor: a sane shape, and constants whose bytes lie in the file and match it.
-    private func checkTensors() throws(RuntimeError) {
+    func checkTensors() throws(RuntimeError) {
         for (i, t) in graph.tensors.enumerated() {
             guard t.shape.count <= Limits.rank else {
                 throw RuntimeError("tensor \(i) '\(t.name)' has rank \(t.shape.count); at most \(Limits.rank) is supported")
             }
             guard let n = Shape(t.shape).checkedElementCount(limit: Limits.tensorElements) else {
                 throw RuntimeError("tensor \(i) '\(t.name)' has negative or absurd dimensions \(t.shape)")
+            }
+            if let q = t.quant, let problem = q.problem(for: Shape(t.shape), dtype: t.dtype) {
+                throw RuntimeError("tensor \(i) '\(t.name)': \(problem)")
             }
             if let range = t.constant {
                 guard range.lowerBound >= 0, range.upperBound <= storage.count else {
@@ -131,14 +139,17 @@ struct Lowering {
 
     // MARK: - Bookkeeping
 
-    private mutating func newBuffer(_ t: Int, first: Int) {
+    mutating func newBuffer(_ t: Int, first: Int) {
         bufferOf[t] = buffers.count
         location[t] = .arena(buffer: buffers.count, byteOffset: 0)
-        buffers.append(MemoryPlanner.Request(bytes: graph.tensors[t].elementCount * 4, first: first, last: first))
+        let info = graph.tensors[t]
+        // int8 tensors get slack: the int8 kernels may read 3 bytes past the last pixel.
+        let bytes = info.dtype == .i8 ? info.elementCount + Accelerated.int8Slack : info.elementCount * info.dtype.byteWidth
+        buffers.append(MemoryPlanner.Request(bytes: bytes, first: first, last: first))
     }
 
     /// An input of the current operator: checked, and its lifetime extended to now.
-    private mutating func input(_ op: Operator, _ i: Int) throws(RuntimeError) -> Int {
+    mutating func input(_ op: Operator, _ i: Int) throws(RuntimeError) -> Int {
         guard i < op.inputs.count, op.inputs[i] >= 0 else { throw RuntimeError("input \(i) is missing") }
         let t = op.inputs[i]
         guard t < graph.tensors.count else { throw RuntimeError("input \(i) names tensor \(t), which does not exist") }
@@ -150,27 +161,44 @@ struct Lowering {
     }
 
     /// An optional input: nil when omitted (index -1 or absent).
-    private mutating func optionalInput(_ op: Operator, _ i: Int) throws(RuntimeError) -> Int? {
+    mutating func optionalInput(_ op: Operator, _ i: Int) throws(RuntimeError) -> Int? {
         guard i < op.inputs.count, op.inputs[i] >= 0 else { return nil }
         return try input(op, i)
     }
 
-    /// A float activation operand (constants are copied into the pool).
-    private mutating func data(_ op: Operator, _ i: Int) throws(RuntimeError) -> Int {
+    /// An activation operand of type `dtype` (constants are copied into the pool; int8 ones with
+    /// the slack the int8 kernels need).
+    mutating func data(_ op: Operator, _ i: Int, _ dtype: DType = .f32) throws(RuntimeError) -> Int {
         let t = try input(op, i)
-        guard graph.tensors[t].dtype == .f32 else {
-            throw RuntimeError("input \(i) is \(graph.tensors[t].dtype); this runtime runs float32 models")
+        guard graph.tensors[t].dtype == dtype else {
+            throw RuntimeError("input \(i) is \(graph.tensors[t].dtype), \(dtype) expected")
         }
         if location[t] == nil, graph.tensors[t].constant != nil {
             location[t] = .constant(floatOffset: poolFloats)
             pooled.append((t, poolFloats))
-            poolFloats += (graph.tensors[t].elementCount + 15) / 16 * 16
+            let bytes = graph.tensors[t].elementCount * dtype.byteWidth + (dtype == .i8 ? Accelerated.int8Slack : 0)
+            poolFloats += (bytes + 63) / 64 * 16
         }
         return t
     }
 
+    /// The element type of operator `op`'s first output (what decides float or int8 kernels).
+    func outputType(_ op: Operator) throws(RuntimeError) -> DType {
+        guard let t = op.outputs.first, t >= 0, t < graph.tensors.count else { throw RuntimeError("output 0 is missing") }
+        return graph.tensors[t].dtype
+    }
+
+    /// The per-tensor quantization of an int8 activation (checked when the file was read).
+    func activationParams(_ t: Int, _ what: String) throws(RuntimeError) -> QuantParams {
+        guard let q = graph.tensors[t].quant else { throw RuntimeError("\(what) is int8 but has no quantization") }
+        guard q.axis == nil, q.scale.count == 1 else {
+            throw RuntimeError("\(what) must be quantized per tensor, has \(q.scale.count) scales")
+        }
+        return q
+    }
+
     /// A constant float tensor of the given shape (weights, biases).
-    private mutating func constantFloats(_ op: Operator, _ i: Int, shape: [Int]?, what: String) throws(RuntimeError) -> Int {
+    mutating func constantFloats(_ op: Operator, _ i: Int, shape: [Int]?, what: String) throws(RuntimeError) -> Int {
         let t = try input(op, i)
         let info = graph.tensors[t]
         guard info.constant != nil else { throw RuntimeError("the \(what) must be a constant") }
@@ -180,7 +208,7 @@ struct Lowering {
     }
 
     /// The integer values of a constant int32/int64 tensor.
-    private mutating func constantInts(_ op: Operator, _ i: Int, what: String) throws(RuntimeError) -> [Int] {
+    mutating func constantInts(_ op: Operator, _ i: Int, what: String) throws(RuntimeError) -> [Int] {
         let t = try input(op, i)
         let info = graph.tensors[t]
         guard let range = info.constant else { throw RuntimeError("the \(what) must be a constant") }
@@ -193,8 +221,8 @@ struct Lowering {
     }
 
     /// The single output of the current operator, checked against `shape`.
-    private mutating func output(_ op: Operator, _ i: Int = 0, shape: [Int]) throws(RuntimeError) -> Int {
-        let t = try declaredOutput(op, i)
+    mutating func output(_ op: Operator, _ i: Int = 0, shape: [Int], dtype: DType = .f32) throws(RuntimeError) -> Int {
+        let t = try declaredOutput(op, i, dtype)
         guard graph.tensors[t].shape == shape else {
             throw RuntimeError("output \(i) is declared \(graph.tensors[t].shape) but computes to \(shape)")
         }
@@ -202,31 +230,36 @@ struct Lowering {
         return t
     }
 
-    private mutating func declaredOutput(_ op: Operator, _ i: Int) throws(RuntimeError) -> Int {
+    mutating func declaredOutput(_ op: Operator, _ i: Int, _ dtype: DType = .f32) throws(RuntimeError) -> Int {
         guard i < op.outputs.count else { throw RuntimeError("output \(i) is missing") }
         let t = op.outputs[i]
         guard t >= 0, t < graph.tensors.count else { throw RuntimeError("output \(i) names tensor \(t), which does not exist") }
         guard !available[t], graph.tensors[t].constant == nil else {
             throw RuntimeError("output \(i) (tensor \(t) '\(graph.tensors[t].name)') is written twice or is a constant")
         }
-        guard graph.tensors[t].dtype == .f32 else {
-            throw RuntimeError("output \(i) is \(graph.tensors[t].dtype); this runtime runs float32 models")
+        guard graph.tensors[t].dtype == dtype else {
+            throw RuntimeError("output \(i) is \(graph.tensors[t].dtype), \(dtype) expected")
         }
+        if dtype == .i8 { _ = try activationParams(t, "output \(i)") }
         available[t] = true
         return t
     }
 
-    private func shape(_ t: Int) -> [Int] { graph.tensors[t].shape }
+    func shape(_ t: Int) -> [Int] { graph.tensors[t].shape }
 
-    private mutating func emit(_ kind: Instruction.Kind) { instructions.append(Instruction(op: current, kind: kind)) }
+    mutating func emit(_ kind: Instruction.Kind) { instructions.append(Instruction(op: current, kind: kind)) }
 
-    private func expectOutputs(_ op: Operator, _ n: Int) throws(RuntimeError) {
+    func expectOutputs(_ op: Operator, _ n: Int) throws(RuntimeError) {
         guard op.outputs.count == n else { throw RuntimeError("has \(op.outputs.count) outputs, expected \(n)") }
     }
 
     // MARK: - Operators
 
-    private mutating func lower(_ op: Operator) throws(RuntimeError) {
+    mutating func lower(_ op: Operator) throws(RuntimeError) {
+        if try isInt8(op) {
+            try lowerInt8(op)
+            return
+        }
         switch op.kind {
         case .conv2d(let a): try lowerConv(op, a, depthwise: false)
         case .depthwiseConv2d(let a, _):
@@ -256,11 +289,12 @@ struct Lowering {
         case .relu: try lowerUnary(op, .clamp, Clamp(min: 0))
         case .relu6: try lowerUnary(op, .clamp, Clamp(min: 0, max: 6))
         case .reluN1To1: try lowerUnary(op, .clamp, Clamp(min: -1, max: 1))
+        case .quantize, .dequantize: throw RuntimeError("internal: \(op.kind.name) is lowered as an int8 operator")
         }
     }
 
     /// Records which outputs of `op` cannot be negative.
-    private mutating func noteSign(_ op: Operator) {
+    mutating func noteSign(_ op: Operator) {
         let clampsAtZero: Bool
         switch op.kind {
         case .conv2d(let a), .depthwiseConv2d(let a, _): clampsAtZero = a.activation == .relu || a.activation == .relu6
@@ -276,12 +310,12 @@ struct Lowering {
         if clampsAtZero { nonNegative.formUnion(op.outputs.filter { $0 >= 0 }) }
     }
 
-    private func nhwc(_ s: [Int], _ what: String) throws(RuntimeError) -> (n: Int, h: Int, w: Int, c: Int) {
+    func nhwc(_ s: [Int], _ what: String) throws(RuntimeError) -> (n: Int, h: Int, w: Int, c: Int) {
         guard s.count == 4 else { throw RuntimeError("the \(what) is \(s); a 4-D NHWC tensor is expected") }
         return (s[0], s[1], s[2], s[3])
     }
 
-    private mutating func lowerConv(_ op: Operator, _ a: WindowAttributes, depthwise: Bool) throws(RuntimeError) {
+    mutating func lowerConv(_ op: Operator, _ a: WindowAttributes, depthwise: Bool) throws(RuntimeError) {
         try expectOutputs(op, 1)
         var x = try data(op, 0)
         var padding = a.padding
@@ -357,7 +391,7 @@ struct Lowering {
         zerosNeeded = max(zerosNeeded, cs.zerosNeeded)
     }
 
-    private mutating func lowerFullyConnected(_ op: Operator, _ act: Activation, keepNumDims: Bool) throws(RuntimeError) {
+    mutating func lowerFullyConnected(_ op: Operator, _ act: Activation, keepNumDims: Bool) throws(RuntimeError) {
         try expectOutputs(op, 1)
         let x = try data(op, 0)
         let weights = try input(op, 1)
@@ -380,7 +414,7 @@ struct Lowering {
         packedFloats += (Accelerated.convPackedCount(cs) + 15) / 16 * 16
     }
 
-    private mutating func lowerPool(_ op: Operator, _ attributes: WindowAttributes, max isMax: Bool) throws(RuntimeError) {
+    mutating func lowerPool(_ op: Operator, _ attributes: WindowAttributes, max isMax: Bool) throws(RuntimeError) {
         try expectOutputs(op, 1)
         var x = try data(op, 0)
         var a = attributes
@@ -423,7 +457,7 @@ struct Lowering {
         emit(isMax ? .maxPool(call) : .avgPool(call))
     }
 
-    private mutating func lowerMean(_ op: Operator, keepDims: Bool) throws(RuntimeError) {
+    mutating func lowerMean(_ op: Operator, keepDims: Bool) throws(RuntimeError) {
         try expectOutputs(op, 1)
         let x = try data(op, 0)
         let xs = shape(x)
@@ -436,7 +470,7 @@ struct Lowering {
         emit(.mean(MeanCall(batch: n, pixels: h * w, channels: c, input: Operand(tensor: x), output: Operand(tensor: y))))
     }
 
-    private mutating func lowerBinary(_ op: Operator, _ kind: Accelerated.BinaryOp, _ act: Activation) throws(RuntimeError) {
+    mutating func lowerBinary(_ op: Operator, _ kind: Accelerated.BinaryOp, _ act: Activation) throws(RuntimeError) {
         try expectOutputs(op, 1)
         let a = try data(op, 0), b = try data(op, 1)
         let sa = shape(a), sb = shape(b)
@@ -478,7 +512,7 @@ struct Lowering {
             bStep: bStep)))
     }
 
-    private mutating func lowerUnary(_ op: Operator, _ kind: Accelerated.UnaryOp, _ clamp: Clamp) throws(RuntimeError) {
+    mutating func lowerUnary(_ op: Operator, _ kind: Accelerated.UnaryOp, _ clamp: Clamp) throws(RuntimeError) {
         try expectOutputs(op, 1)
         let x = try data(op, 0)
         let y = try output(op, shape: shape(x))
@@ -486,7 +520,7 @@ struct Lowering {
         emit(.unary(UnaryCall(op: kind, clamp: clamp, input: Operand(tensor: x), output: Operand(tensor: y), count: graph.tensors[x].elementCount)))
     }
 
-    private mutating func lowerSoftmax(_ op: Operator, beta: Float) throws(RuntimeError) {
+    mutating func lowerSoftmax(_ op: Operator, beta: Float) throws(RuntimeError) {
         try expectOutputs(op, 1)
         let x = try data(op, 0)
         let xs = shape(x)
@@ -497,13 +531,16 @@ struct Lowering {
             beta: beta)))
     }
 
-    private mutating func lowerReshape(_ op: Operator) throws(RuntimeError) {
+    mutating func lowerReshape(_ op: Operator) throws(RuntimeError) {
         try expectOutputs(op, 1)
-        let x = try data(op, 0)
-        let t = try declaredOutput(op, 0)
+        let dtype = try elementType(op, 0)
+        let x = try data(op, 0, dtype)
+        let t = try declaredOutput(op, 0, dtype)
         guard graph.tensors[t].elementCount == graph.tensors[x].elementCount else {
             throw RuntimeError("cannot reshape \(shape(x)) to \(shape(t))")
         }
+        try requireSameParams(x, t)
+        let bytes = dtype == .i8
         if let b = bufferOf[x], !(graphInputs.contains(x) && graphOutputs.contains(t)) {
             // An alias: the same bytes seen with another shape.
             bufferOf[t] = b
@@ -513,17 +550,22 @@ struct Lowering {
             location[t] = location[x]
         } else {
             newBuffer(t, first: current)
-            emit(.copy(CopyCall(input: Operand(tensor: x), output: Operand(tensor: t), counts: [graph.tensors[x].elementCount], srcStrides: [1], dstStrides: [1])))
+            emit(.copy(CopyCall(
+                input: Operand(tensor: x), output: Operand(tensor: t), counts: [graph.tensors[x].elementCount], srcStrides: [1],
+                dstStrides: [1], bytes: bytes)))
         }
     }
 
-    private mutating func lowerTranspose(_ op: Operator) throws(RuntimeError) {
+    mutating func lowerTranspose(_ op: Operator) throws(RuntimeError) {
         try expectOutputs(op, 1)
-        let x = try data(op, 0)
+        let dtype = try elementType(op, 0)
+        let bytes = dtype == .i8
+        let x = try data(op, 0, dtype)
         let xs = shape(x)
         let perm = try constantInts(op, 1, what: "permutation")
         guard perm.sorted() == Array(0..<xs.count) else { throw RuntimeError("\(perm) is not a permutation of \(xs.count) axes") }
-        let y = try output(op, shape: perm.map { xs[$0] })
+        let y = try output(op, shape: perm.map { xs[$0] }, dtype: dtype)
+        try requireSameParams(x, y)
         // Output axis d reads input axis perm[d]: copy with the input's strides permuted.
         let inStrides = Shape(xs).strides
         let dims = collapse(counts: perm.map { xs[$0] }, strides: [perm.map { inStrides[$0] }, Shape(perm.map { xs[$0] }).strides])
@@ -548,23 +590,29 @@ struct Lowering {
             removed.formUnion(cat.instructions)
             buffers[b].bytes = 0
             emit(.interleave(InterleaveCall(
-                a: Operand(tensor: cat.a), b: Operand(tensor: cat.b), output: Operand(tensor: y), rows: cat.rows, count: cat.count)))
+                a: Operand(tensor: cat.a), b: Operand(tensor: cat.b), output: Operand(tensor: y), rows: cat.rows, count: cat.count,
+                bytes: bytes)))
             if let ba = bufferOf[cat.a] { buffers[ba].last = max(buffers[ba].last, current) }
             if let bb = bufferOf[cat.b] { buffers[bb].last = max(buffers[bb].last, current) }
         } else if let swap {
             emit(.transpose(TransposeCall(
                 input: Operand(tensor: x), output: Operand(tensor: y), batch: swap.batch, rows: swap.rows, cols: swap.cols,
-                inner: swap.inner)))
+                inner: swap.inner, bytes: bytes)))
         } else {
-            emit(.copy(CopyCall(input: Operand(tensor: x), output: Operand(tensor: y), counts: dims.counts, srcStrides: dims.strides[0], dstStrides: dims.strides[1])))
+            emit(.copy(CopyCall(
+                input: Operand(tensor: x), output: Operand(tensor: y), counts: dims.counts, srcStrides: dims.strides[0],
+                dstStrides: dims.strides[1], bytes: bytes)))
         }
     }
 
-    private mutating func lowerConcat(_ op: Operator, axis: Int, _ act: Activation) throws(RuntimeError) {
+    mutating func lowerConcat(_ op: Operator, axis: Int, _ act: Activation) throws(RuntimeError) {
         try expectOutputs(op, 1)
         guard !op.inputs.isEmpty else { throw RuntimeError("has no inputs") }
+        let dtype = try elementType(op, 0)
+        let bytes = dtype == .i8
+        if bytes && act != .none { throw RuntimeError("an int8 CONCATENATION with a fused activation is not supported") }
         var xs: [Int] = []
-        for i in op.inputs.indices { xs.append(try data(op, i)) }
+        for i in op.inputs.indices { xs.append(try data(op, i, dtype)) }
         let first = shape(xs[0])
         guard let a = Shape(first).normalizedAxis(axis) else { throw RuntimeError("axis \(axis) is out of range for \(first)") }
         var out = first
@@ -576,7 +624,8 @@ struct Lowering {
             }
             out[a] += s[a]
         }
-        let y = try output(op, shape: out)
+        let y = try output(op, shape: out, dtype: dtype)
+        for x in xs { try requireSameParams(x, y) }
         let outer = first[..<a].reduce(1, *), inner = first[(a + 1)...].reduce(1, *)
         let total = out[a] * inner
         if xs.count == 2, a == first.count - 1, shape(xs[0]) == shape(xs[1]), act == .none {
@@ -587,7 +636,7 @@ struct Lowering {
             let run = shape(x)[a] * inner
             emit(.copy(CopyCall(
                 input: Operand(tensor: x), output: Operand(tensor: y, offset: offset), counts: [outer, run], srcStrides: [run, 1],
-                dstStrides: [total, 1])))
+                dstStrides: [total, 1], bytes: bytes)))
             offset += run
         }
         if act != .none {
@@ -595,8 +644,9 @@ struct Lowering {
         }
     }
 
-    private mutating func lowerSplit(_ op: Operator, count: Int, sizesInput: Int?, axisInput: Int, dataInput: Int) throws(RuntimeError) {
-        let x = try data(op, dataInput)
+    mutating func lowerSplit(_ op: Operator, count: Int, sizesInput: Int?, axisInput: Int, dataInput: Int) throws(RuntimeError) {
+        let dtype = try elementType(op, dataInput)
+        let x = try data(op, dataInput, dtype)
         let xs = shape(x)
         let axisValues = try constantInts(op, axisInput, what: "axis")
         guard axisValues.count == 1, let a = Shape(xs).normalizedAxis(axisValues[0]) else {
@@ -622,20 +672,22 @@ struct Lowering {
         for (k, size) in sizes.enumerated() {
             var s = xs
             s[a] = size
-            let y = try output(op, k, shape: s)
+            let y = try output(op, k, shape: s, dtype: dtype)
+            try requireSameParams(x, y)
             emit(.copy(CopyCall(
                 input: Operand(tensor: x, offset: start * inner), output: Operand(tensor: y), counts: [outer, size * inner],
-                srcStrides: [xs[a] * inner, 1], dstStrides: [size * inner, 1])))
+                srcStrides: [xs[a] * inner, 1], dstStrides: [size * inner, 1], bytes: dtype == .i8)))
             start += size
         }
     }
 
-    private mutating func lowerStridedSlice(_ op: Operator, _ attr: StridedSliceAttributes) throws(RuntimeError) {
+    mutating func lowerStridedSlice(_ op: Operator, _ attr: StridedSliceAttributes) throws(RuntimeError) {
         try expectOutputs(op, 1)
         guard attr.ellipsisMask == 0, attr.newAxisMask == 0 else {
             throw RuntimeError("ellipsis and new-axis masks are not supported")
         }
-        let x = try data(op, 0)
+        let dtype = try elementType(op, 0)
+        let x = try data(op, 0, dtype)
         let xs = shape(x)
         let begin = try constantInts(op, 1, what: "begin"), end = try constantInts(op, 2, what: "end")
         let strides = try constantInts(op, 3, what: "strides")
@@ -670,35 +722,74 @@ struct Lowering {
             }
             starts.append(b)
         }
-        let y = try output(op, shape: outShape)
+        let y = try output(op, shape: outShape, dtype: dtype)
+        try requireSameParams(x, y)
         let inStrides = Shape(xs).strides
         var srcOffset = 0
         if !counts.contains(0) { for d in 0..<r { srcOffset += starts[d] * inStrides[d] } }
         let dims = collapse(counts: counts, strides: [(0..<r).map { strides[$0] * inStrides[$0] }, Shape(counts).strides])
         emit(.copy(CopyCall(
             input: Operand(tensor: x, offset: srcOffset), output: Operand(tensor: y), counts: dims.counts, srcStrides: dims.strides[0],
-            dstStrides: dims.strides[1])))
+            dstStrides: dims.strides[1], bytes: dtype == .i8)))
     }
 
-    private mutating func lowerPad(_ op: Operator) throws(RuntimeError) {
+    mutating func lowerPad(_ op: Operator) throws(RuntimeError) {
         try expectOutputs(op, 1)
-        let x = try data(op, 0)
+        let dtype = try elementType(op, 0)
+        let bytes = dtype == .i8
+        let x = try data(op, 0, dtype)
         let xs = shape(x)
         let p = try constantInts(op, 1, what: "paddings")
         guard p.count == 2 * xs.count, p.allSatisfy({ $0 >= 0 && $0 <= 1 << 16 }) else {
             throw RuntimeError("paddings \(p) do not fit rank \(xs.count) (non-negative pairs expected)")
         }
         var value: Float = 0
+        if bytes {
+            // TFLite pads int8 with the zero point, or with PADV2's int8 value.
+            value = Float(try activationParams(x, "the input").zeroPoint[0])
+        }
         if let v = try optionalInput(op, 2) {
-            guard let range = graph.tensors[v].constant, graph.tensors[v].dtype == .f32, graph.tensors[v].elementCount == 1 else {
-                throw RuntimeError("the pad value must be a float32 scalar constant")
+            guard let range = graph.tensors[v].constant, graph.tensors[v].dtype == dtype, graph.tensors[v].elementCount == 1 else {
+                throw RuntimeError("the pad value must be a \(dtype) scalar constant")
             }
-            value = storage.bytes(range).loadUnaligned(as: Float.self)
+            value = bytes ? Float(storage.bytes(range).load(as: Int8.self)) : storage.bytes(range).loadUnaligned(as: Float.self)
         }
         var out: [Int] = []
         for d in 0..<xs.count { out.append(xs[d] + p[2 * d] + p[2 * d + 1]) }
-        let t = try declaredOutput(op, 0)
+        let t = try declaredOutput(op, 0, dtype)
         guard shape(t) == out else { throw RuntimeError("output is declared \(shape(t)) but computes to \(out)") }
+        try requireSameParams(x, t)
+        // int8: a pad of the zero point folds into a VALID int8 convolution, and one of -128 (which
+        // never wins) into a VALID int8 max pool.
+        if bytes {
+            let zeroPoint = try activationParams(x, "the input").zeroPoint[0]
+            if xs.count == 4, p[0] == 0, p[1] == 0, p[6] == 0, p[7] == 0, consumers[t] == 1, !graphOutputs.contains(t),
+                let reader = graph.operators[(current + 1)...].first(where: { $0.inputs.first == t })
+            {
+                var foldable = false
+                switch reader.kind {
+                case .conv2d(let a), .depthwiseConv2d(let a, _): foldable = a.padding == .valid && value == Float(zeroPoint)
+                case .maxPool2d(let a):
+                    foldable = a.padding == .valid && value == -128 && p[2] < a.filterH && p[3] < a.filterH && p[4] < a.filterW
+                        && p[5] < a.filterW
+                default: break
+                }
+                if foldable {
+                    foldedPads[t] = (x, p[2], p[4], p[3], p[5])
+                    return
+                }
+            }
+            newBuffer(t, first: current)
+            emit(.fill(FillCall(output: Operand(tensor: t), count: out.reduce(1, *), value: value, bytes: true)))
+            let outStrides = Shape(out).strides
+            var offset = 0
+            for d in 0..<xs.count { offset += p[2 * d] * outStrides[d] }
+            let dims = collapse(counts: xs, strides: [Shape(xs).strides, outStrides])
+            emit(.copy(CopyCall(
+                input: Operand(tensor: x), output: Operand(tensor: t, offset: offset), counts: dims.counts,
+                srcStrides: dims.strides[0], dstStrides: dims.strides[1], bytes: true)))
+            return
+        }
         // A zero pad of H and W read only by a VALID convolution becomes that convolution's padding.
         // So does a pad with the lowest float (or a zero pad of non-negative values) before a
         // VALID max pool, which skips padded cells: they could never win.

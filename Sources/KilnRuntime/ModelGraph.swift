@@ -21,6 +21,8 @@ struct TensorInfo: Sendable {
     var shape: [Int]
     /// Constant data: a byte range of the model storage, or nil for activations.
     var constant: Range<Int>?
+    /// The quantization the file gives the tensor (int8 activations, weights and int32 biases).
+    var quant: QuantParams? = nil
 
     var elementCount: Int { shape.reduce(1, *) }
 }
@@ -113,6 +115,10 @@ enum OperatorKind: Sendable, Equatable {
     case pad
     case softmax(beta: Float)
     case logistic, hardSwish, relu, relu6, reluN1To1, tanh
+    /// float → int8, or int8 → int8 with other parameters.
+    case quantize
+    /// int8 → float.
+    case dequantize
 
     /// The TFLite name, for messages and profiles.
     var name: String {
@@ -144,6 +150,8 @@ enum OperatorKind: Sendable, Equatable {
         case .relu6: return "RELU6"
         case .reluN1To1: return "RELU_N1_TO_1"
         case .tanh: return "TANH"
+        case .quantize: return "QUANTIZE"
+        case .dequantize: return "DEQUANTIZE"
         }
     }
 }

@@ -31,6 +31,10 @@ struct Program: Sendable {
     /// Floats of packed weights, and zeros the convolutions read for padded taps.
     var packedFloats: Int
     var zerosNeeded: Int
+    /// Bytes of packed int8 weights (with their requantization rows and zero-point rows).
+    var packedBytes: Int = 0
+    /// Bytes of lookup tables (int8 activations, requantizations, softmax exponentials).
+    var tableBytes: Int = 0
 }
 
 /// One kernel call (or a few, for batches) of an operator.
@@ -53,6 +57,16 @@ struct Instruction: Sendable {
         case transpose(TransposeCall)
         case interleave(InterleaveCall)
         case convMaxPool(ConvMaxPoolCall)
+        case convInt8(ConvInt8Call)
+        case depthwiseInt8(ConvInt8Call)
+        case maxPoolInt8(PoolInt8Call)
+        case avgPoolInt8(PoolInt8Call)
+        case meanInt8(MeanInt8Call)
+        case binaryInt8(BinaryInt8Call)
+        case lookupInt8(LookupInt8Call)
+        case softmaxInt8(SoftmaxInt8Call)
+        case quantize(QuantizeCall)
+        case dequantize(QuantizeCall)
     }
 }
 
@@ -110,22 +124,27 @@ struct SoftmaxCall: Sendable {
     var rows: Int, count: Int, beta: Float
 }
 
-/// A strided box copy (concatenation, split, slice, transpose, the interior of a pad).
+/// A strided box copy (concatenation, split, slice, transpose, the interior of a pad), of
+/// floats or (`bytes`) of int8 elements.
 struct CopyCall: Sendable {
     var input: Operand, output: Operand
     var counts: [Int], srcStrides: [Int], dstStrides: [Int]
+    var bytes = false
 }
 
+/// Fills with `value` (an int8 value, exactly, when `bytes`).
 struct FillCall: Sendable {
     var output: Operand
     var count: Int
     var value: Float
+    var bytes = false
 }
 
 /// `y[b, c, r, k] = x[b, r, c, k]`.
 struct TransposeCall: Sendable {
     var input: Operand, output: Operand
     var batch: Int, rows: Int, cols: Int, inner: Int
+    var bytes = false
 }
 
 /// `y[r, 2j] = a[r, j]`, `y[r, 2j + 1] = b[r, j]`: CONCATENATION of two equal halves on the
@@ -133,6 +152,76 @@ struct TransposeCall: Sendable {
 struct InterleaveCall: Sendable {
     var a: Operand, b: Operand, output: Operand
     var rows: Int, count: Int
+    var bytes = false
+}
+
+/// An int8 convolution (or fully connected layer, or depthwise convolution) of one group:
+/// weights `weights` from element `weightsOffset` (OHWI, `[O, I]`, or 1HWC for depthwise), an
+/// optional int32 bias from `biasOffset`, one multiplier per output channel, packed at
+/// `packedOffset` bytes of the int8 pack pool.
+struct ConvInt8Call: Sendable {
+    var shape: Accelerated.Int8ConvShape
+    var batch: Int
+    var input: Operand, inputBatchStride: Int
+    var output: Operand, outputBatchStride: Int
+    var weights: Int, bias: Int?
+    var weightsOffset = 0, biasOffset = 0
+    /// Depthwise weights with a depth multiplier (`[taps, O]`), read per group as `[O/groups, taps]`.
+    var tapsFirst = false
+    /// Output channels in the whole tensor (the stride of `tapsFirst` weights).
+    var allOutputs = 0
+    var multipliers: [QuantizedMultiplier]
+    /// Channels below this requantize with the upward-rounding shift (see Requantize.swift).
+    var roundUpChannels: Int
+    var packedOffset: Int
+}
+
+struct PoolInt8Call: Sendable {
+    var shape: Accelerated.Int8PoolShape
+    var batch: Int
+    var input: Operand, output: Operand
+}
+
+struct MeanInt8Call: Sendable {
+    var batch: Int, pixels: Int, channels: Int
+    var parameters: Requantize.MeanParameters
+    var input: Operand, output: Operand
+}
+
+/// int8 ADD or MUL over a broadcast (the layout of ``BinaryCall``).
+struct BinaryInt8Call: Sendable {
+    enum Parameters: Sendable {
+        case add(Accelerated.Int8AddParameters)
+        case mul(Accelerated.Int8MulParameters)
+    }
+    var parameters: Parameters
+    var a: Operand, b: Operand, output: Operand
+    var outerCounts: [Int], aStrides: [Int], bStrides: [Int]
+    var inner: Int, aStep: Int, bStep: Int
+}
+
+/// `y = table[x + 128]`: every int8 → int8 function of one value (activations, RELU clamps,
+/// QUANTIZE between int8 parameters), tabulated with Requantize.swift.
+struct LookupInt8Call: Sendable {
+    var table: [Int8]
+    var tableOffset: Int
+    var input: Operand, output: Operand
+    var count: Int
+}
+
+struct SoftmaxInt8Call: Sendable {
+    var table: [Float]
+    var tableOffset: Int
+    var output: QuantParams
+    var input: Operand, outputOperand: Operand
+    var rows: Int, count: Int
+}
+
+/// QUANTIZE float → int8 or DEQUANTIZE int8 → float with per-tensor parameters.
+struct QuantizeCall: Sendable {
+    var scale: Float, zeroPoint: Int32
+    var input: Operand, output: Operand
+    var count: Int
 }
 
 /// A convolution whose output only a max pool reads, run as one pass that never stores the

@@ -43,7 +43,8 @@ public struct SelfTest: Sendable, Decodable {
         try interpreter.invoke()
         var results: [Result] = []
         for o in outputs {
-            let actual = try interpreter.output(o.name).floats
+            let out = try interpreter.output(o.name)
+            let actual = out.dtype == .i8 ? out.int8s.map { Float($0) } : out.floats
             guard actual.count == o.values.count else {
                 throw RuntimeError("the self-test records \(o.values.count) values for '\(o.name)', the model computes \(actual.count)")
             }

@@ -70,6 +70,64 @@ struct Step {
             Accelerated.interleave(
                 s.a + r.lowerBound * s.count, aStride: s.count, s.b + r.lowerBound * s.count, bStride: s.count,
                 into: s.y + r.lowerBound * 2 * s.count, yStride: 2 * s.count, rows: r.count, count: s.count)
+        case .convInt8(let s):
+            for b in 0..<s.batch {
+                let x = s.x + b * s.xBatch, y = s.y + b * s.yBatch
+                if s.byPanels {
+                    let r = split(s.shape.panels, part, parts, align: 1)
+                    Accelerated.convInt8(s.shape, input: x, packed: s.packed, output: y, pixels: 0..<s.shape.outPixels, panels: r, isa: s.isa)
+                } else {
+                    let r = split(s.shape.outPixels, part, parts, align: 12)
+                    Accelerated.convInt8(s.shape, input: x, packed: s.packed, output: y, pixels: r, panels: 0..<s.shape.panels, isa: s.isa)
+                }
+            }
+        case .depthwiseInt8(let s):
+            let r = split(s.shape.outH, part, parts, align: 1)
+            for b in 0..<s.batch {
+                Accelerated.depthwiseConvInt8(s.shape, input: s.x + b * s.xBatch, packed: s.packed, output: s.y + b * s.yBatch, rows: r, isa: s.isa)
+            }
+        case .maxPoolInt8(let s):
+            let r = split(s.shape.outH, part, parts, align: 1)
+            for b in 0..<s.batch {
+                Accelerated.maxPoolInt8(s.shape, input: s.x + b * s.xBatch, output: s.y + b * s.yBatch, rows: r, isa: s.isa)
+            }
+        case .avgPoolInt8(let s):
+            let r = split(s.shape.outH, part, parts, align: 1)
+            for b in 0..<s.batch {
+                Accelerated.avgPoolInt8(s.shape, input: s.x + b * s.xBatch, output: s.y + b * s.yBatch, rows: r, isa: s.isa)
+            }
+        case .meanInt8(let s):
+            let r = split(s.channels, part, parts, align: 16)
+            for b in 0..<s.batch {
+                Accelerated.meanInt8(
+                    input: s.x + b * s.pixels * s.channels, pixels: s.pixels, channels: s.channels, output: s.y + b * s.channels,
+                    parameters: s.parameters, channelRange: r)
+            }
+        case .binaryInt8(let s): s.run(part: part, parts: parts)
+        case .lookupInt8(let s):
+            let r = split(s.count, part, parts, align: 64)
+            Accelerated.lookupInt8(table: s.table, s.x + r.lowerBound, into: s.y + r.lowerBound, count: r.count, isa: s.isa)
+        case .softmaxInt8(let s):
+            Accelerated.softmaxInt8(
+                s.x, into: s.y, rows: s.rows, count: s.count, table: s.table, outputScale: s.outputScale,
+                outputZeroPoint: s.outputZeroPoint)
+        case .quantize(let s):
+            let r = split(s.count, part, parts, align: 64)
+            Accelerated.quantizeInt8(s.float + r.lowerBound, into: s.int8 + r.lowerBound, count: r.count, scale: s.scale, zeroPoint: s.zeroPoint)
+        case .dequantize(let s):
+            let r = split(s.count, part, parts, align: 64)
+            Accelerated.dequantizeInt8(s.int8 + r.lowerBound, into: s.float + r.lowerBound, count: r.count, scale: s.scale, zeroPoint: s.zeroPoint)
+        case .copyInt8(let s):
+            Accelerated.stridedCopyInt8(s.x, into: s.y, rank: s.rank, counts: s.counts, srcStrides: s.srcStrides, dstStrides: s.dstStrides)
+        case .fillInt8(let s):
+            Accelerated.fillInt8(s.y, count: s.count, value: s.value)
+        case .transposeInt8(let s):
+            Accelerated.transposeInt8(s.x, into: s.y, batch: s.batch, rows: s.rows, cols: s.cols, inner: s.inner)
+        case .interleaveInt8(let s):
+            let r = split(s.rows, part, parts, align: 1)
+            Accelerated.interleaveInt8(
+                s.a + r.lowerBound * s.count, aStride: s.count, s.b + r.lowerBound * s.count, bStride: s.count,
+                into: s.y + r.lowerBound * 2 * s.count, yStride: 2 * s.count, rows: r.count, count: s.count)
         }
     }
 }
@@ -98,6 +156,124 @@ enum StepKind {
     case transpose(TransposeStep)
     case interleave(InterleaveStep)
     case convMaxPool(ConvMaxPoolStep)
+    case convInt8(ConvInt8Step)
+    case depthwiseInt8(ConvInt8Step)
+    case maxPoolInt8(PoolInt8Step)
+    case avgPoolInt8(PoolInt8Step)
+    case meanInt8(MeanInt8Step)
+    case binaryInt8(BinaryInt8Step)
+    case lookupInt8(LookupInt8Step)
+    case softmaxInt8(SoftmaxInt8Step)
+    case quantize(QuantizeStep)
+    case dequantize(QuantizeStep)
+    case copyInt8(CopyInt8Step)
+    case fillInt8(FillInt8Step)
+    case transposeInt8(TransposeInt8Step)
+    case interleaveInt8(InterleaveInt8Step)
+}
+
+struct ConvInt8Step {
+    var shape: Accelerated.Int8ConvShape
+    var batch: Int
+    var x: UnsafePointer<Int8>, xBatch: Int
+    var y: UnsafeMutablePointer<Int8>, yBatch: Int
+    var packed: UnsafeRawPointer
+    var byPanels: Bool
+    var isa: KernelISA
+}
+
+struct PoolInt8Step {
+    var shape: Accelerated.Int8PoolShape
+    var batch: Int
+    var x: UnsafePointer<Int8>, xBatch: Int
+    var y: UnsafeMutablePointer<Int8>, yBatch: Int
+    var isa: KernelISA
+}
+
+struct MeanInt8Step {
+    var batch: Int, pixels: Int, channels: Int
+    var parameters: Requantize.MeanParameters
+    var x: UnsafePointer<Int8>, y: UnsafeMutablePointer<Int8>
+}
+
+struct BinaryInt8Step {
+    var parameters: BinaryInt8Call.Parameters
+    var a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, y: UnsafeMutablePointer<Int8>
+    var rank: Int
+    var counts: UnsafePointer<Int>, aStrides: UnsafePointer<Int>, bStrides: UnsafePointer<Int>
+    var inner: Int, aStep: Int, bStep: Int
+
+    @inline(__always)
+    func apply(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>, _ y: UnsafeMutablePointer<Int8>, _ count: Int) {
+        switch parameters {
+        case .add(let p): Accelerated.addInt8(p, a, aStep: aStep, b, bStep: bStep, into: y, count: count)
+        case .mul(let p): Accelerated.mulInt8(p, a, aStep: aStep, b, bStep: bStep, into: y, count: count)
+        }
+    }
+
+    func run(part: Int, parts: Int) {
+        if rank == 0 {
+            let r = split(inner, part, parts, align: 64)
+            apply(a + r.lowerBound * aStep, b + r.lowerBound * bStep, y + r.lowerBound, r.count)
+            return
+        }
+        var total = 1
+        for d in 0..<rank { total *= counts[d] }
+        for i in split(total, part, parts, align: 1) {
+            var rest = i, ao = 0, bo = 0
+            var d = rank - 1
+            while d >= 0 {
+                let k = rest % counts[d]
+                rest /= counts[d]
+                ao += k * aStrides[d]
+                bo += k * bStrides[d]
+                d -= 1
+            }
+            apply(a + ao, b + bo, y + i * inner, inner)
+        }
+    }
+}
+
+struct LookupInt8Step {
+    var table: UnsafePointer<Int8>
+    var x: UnsafePointer<Int8>, y: UnsafeMutablePointer<Int8>
+    var count: Int
+    var isa: KernelISA
+}
+
+struct SoftmaxInt8Step {
+    var table: UnsafePointer<Float>
+    var outputScale: Float, outputZeroPoint: Int32
+    var x: UnsafePointer<Int8>, y: UnsafeMutablePointer<Int8>
+    var rows: Int, count: Int
+}
+
+struct QuantizeStep {
+    var scale: Float, zeroPoint: Int32
+    var float: UnsafeMutablePointer<Float>, int8: UnsafeMutablePointer<Int8>
+    var count: Int
+}
+
+struct CopyInt8Step {
+    var x: UnsafePointer<Int8>, y: UnsafeMutablePointer<Int8>
+    var rank: Int
+    var counts: UnsafePointer<Int>, srcStrides: UnsafePointer<Int>, dstStrides: UnsafePointer<Int>
+}
+
+struct FillInt8Step {
+    var y: UnsafeMutablePointer<Int8>
+    var count: Int
+    var value: Int8
+}
+
+struct TransposeInt8Step {
+    var x: UnsafePointer<Int8>, y: UnsafeMutablePointer<Int8>
+    var batch: Int, rows: Int, cols: Int, inner: Int
+}
+
+struct InterleaveInt8Step {
+    var a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, y: UnsafeMutablePointer<Int8>
+    var rows: Int, count: Int
 }
 
 struct ConvMaxPoolStep {

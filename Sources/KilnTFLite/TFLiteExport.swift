@@ -1,5 +1,6 @@
 import Foundation
 import KilnGraph
+import KilnQuant
 import KilnTFLiteSchema
 import KilnTensor
 
@@ -18,6 +19,9 @@ public struct TFLiteExportOptions: Sendable, Hashable {
     /// Append SOFTMAX to each softmax head and LOGISTIC to each sigmoid head, so the outputs are
     /// probabilities (the metadata records it; import removes them again).
     public var withHeadActivations: Bool
+    /// The graph's heads already end with the SOFTMAX/LOGISTIC Kiln appends (an int8 export
+    /// appends them before quantizing): record it in the metadata without appending again.
+    public var headActivationsIncluded = false
     /// The model description; nil = `Kiln export of <graph name>`.
     public var description: String?
     /// More metadata entries to write, by name (e.g. ``TFLiteSelfTest/entryName``).
@@ -43,6 +47,18 @@ public struct TFLiteExportResult: Sendable {
     public var tensorCount: Int
     /// The graph that was serialized (inference passes run, NHWC), for reports and tests.
     public var legalized: Graph
+    /// True when the graph was a QDQ graph, written as full-integer operators.
+    public var isInt8: Bool = false
+    /// The nodes of an int8 export left in float (no int8 form), with the reason: they run
+    /// between DEQUANTIZE and QUANTIZE. Empty for float exports.
+    public var floatOperators: [FloatOperator] = []
+}
+
+/// A node an int8 export left in float, and why.
+public struct FloatOperator: Hashable, Sendable {
+    public var node: String
+    public var op: String
+    public var reason: String
 }
 
 /// Kiln's own metadata entry `kiln.tflite`: how the file relates to the Kiln graph it came
@@ -66,7 +82,8 @@ struct KilnTFLiteInfo: Codable, Equatable {
     static let modelEntryName = "kiln.model"
 }
 
-/// Writes Kiln graphs as TFLite files (schema version 3, float32).
+/// Writes Kiln graphs as TFLite files (schema version 3): float32 graphs as float32 operators,
+/// QDQ graphs (``KilnQuant``'s int8 form) as full-integer operators (see `lowerQDQ`).
 ///
 /// Legalize, then serialize: the inference passes (``PassPipeline/inference``) and
 /// `ConvertLayout(to: .nhwc, convertInputs: true)` turn the graph into TFLite's form (NHWC
@@ -80,14 +97,37 @@ public enum TFLiteExporter {
     public static let signatureKey = "serving_default"
 
     /// Legalizes `graph` and writes it; throws naming the first node TFLite cannot express.
+    /// A QDQ graph (with quantize/dequantize nodes) is checked by ``QDQGraph`` and written in
+    /// int8; its float ops are listed in the result's `floatOperators`.
     public static func export(_ graph: Graph, options: TFLiteExportOptions = TFLiteExportOptions()) throws
         -> TFLiteExportResult
     {
         var g = try legalize(graph)
         if options.withHeadActivations { g = try appendHeadActivations(g) }
         var lowering = try Lowering(graph: g)
-        try lowering.lowerAll()
-        return try lowering.finish(options: options)
+        guard isQuantized(g) else {
+            try lowering.lowerAll()
+            return try lowering.finish(options: options)
+        }
+        let view: QDQGraph
+        do {
+            view = try QDQGraph(checking: g)
+        } catch {
+            throw TFLiteExportError("the quantized graph does not follow the int8 rules: \(error)")
+        }
+        try lowering.lowerQDQ(view)
+        var result = try lowering.finish(options: options)
+        result.isInt8 = true
+        result.floatOperators = view.floatOps.map { k in
+            guard case .floatOp(let reason) = view.roles[k] else { preconditionFailure() }
+            return FloatOperator(node: g.nodes[k].name, op: g.nodes[k].op.kind.rawValue, reason: reason)
+        }
+        return result
+    }
+
+    /// True for a graph in the QDQ form (it has quantize or dequantize nodes).
+    public static func isQuantized(_ graph: Graph) -> Bool {
+        graph.nodes.contains { $0.op.kind == .quantize || $0.op.kind == .dequantize }
     }
 
     /// Exports and writes the file atomically.
@@ -100,15 +140,55 @@ public enum TFLiteExporter {
         return result
     }
 
-    /// The graph in TFLite's form: inference passes, then NHWC with NHWC inputs.
+    /// The graph in TFLite's form: inference passes, then NHWC with NHWC inputs. A graph already
+    /// in NHWC (spatial ops NHWC, none NCHW) keeps its layout.
     public static func legalize(_ graph: Graph) throws -> Graph {
         let g = try PassPipeline.inference.run(graph)
+        let layouts = Set(g.nodes.compactMap { $0.op.layout })
+        if layouts == [.nhwc] { return g }
         return try PassPipeline([ConvertLayout(to: .nhwc, convertInputs: true)]).run(g)
+    }
+
+    /// The float graph an int8 export calibrates and quantizes: `graph` legalized (inference
+    /// passes, NHWC), with SOFTMAX/LOGISTIC appended to its heads when `withHeadActivations`
+    /// (they are quantized too, at their fixed output parameters). Quantizing the NHWC graph
+    /// makes every data-movement op the layout needs an int8 op as well.
+    public static func int8Graph(_ graph: Graph, withHeadActivations: Bool) throws -> Graph {
+        var g = try legalize(graph)
+        if withHeadActivations { g = try appendHeadActivations(g) }
+        return g
+    }
+
+    /// Post-training quantization and int8 export in one call: `graph` is prepared
+    /// (``int8Graph(_:withHeadActivations:)``), calibrated on `count` samples of `samples`
+    /// (given for `graph`'s own inputs; NCHW images are moved to NHWC), quantized with
+    /// `quantization`, and written as a full-integer file. Returns the export and the
+    /// quantized model (its report names any op left in float).
+    public static func exportInt8(
+        _ graph: Graph, samples: SampleSource, count: Int, observer: ObserverKind = .minMax,
+        quantization: QuantizationOptions = QuantizationOptions(), options: TFLiteExportOptions = TFLiteExportOptions()
+    ) throws -> (result: TFLiteExportResult, model: QuantizedModel) {
+        let g = try int8Graph(graph, withHeadActivations: options.withHeadActivations)
+        let table = try Calibrator.calibrate(g, samples: LayoutAdaptedSamples(samples, for: g), count: count, observer: observer)
+        return try exportInt8(g, table: table, quantization: quantization, options: options)
+    }
+
+    /// Quantizes the prepared int8 graph `g` (from ``int8Graph(_:withHeadActivations:)``) with
+    /// `table` and exports it.
+    public static func exportInt8(
+        _ g: Graph, table: CalibrationTable, quantization: QuantizationOptions = QuantizationOptions(),
+        options: TFLiteExportOptions = TFLiteExportOptions()
+    ) throws -> (result: TFLiteExportResult, model: QuantizedModel) {
+        let model = try Quantizer.quantize(g, table: table, options: quantization)
+        var o = options
+        o.headActivationsIncluded = o.withHeadActivations
+        o.withHeadActivations = false
+        return (try export(model.graph, options: o), model)
     }
 
     /// Adds softmax (softmax heads) or sigmoid (sigmoid heads) after every head output; the
     /// output keeps the head's name and the logits become `<head>.logits`.
-    static func appendHeadActivations(_ graph: Graph) throws -> Graph {
+    public static func appendHeadActivations(_ graph: Graph) throws -> Graph {
         var g = graph
         for (k, out) in graph.outputs.enumerated() {
             let kind = k < g.metadata.heads.count ? g.metadata.heads[k].kind : .softmax

@@ -20,8 +20,19 @@ struct Lowering {
     var consumers: [String: [Int]]
     /// Nodes absorbed into an earlier operator (a ReLU fused into ADD).
     var absorbed = Set<Int>()
-    /// Values that are another value under a second name (dropout).
+    /// Values that are another value under a second name (dropout; while an int8 operator is
+    /// lowered, the dequantized values it reads are its int8 tensors).
     var alias: [String: String] = [:]
+    /// While an int8 operator is lowered: its output's quantization, which the intermediate
+    /// tensors of a multi-operator lowering (PAD before a window, the shuffle's RESHAPE and
+    /// TRANSPOSE) share, and which makes operator versions the int8 ones.
+    var int8Params: QuantParams? = nil
+    /// While an int8 operator is lowered: its first activation input's quantization (the
+    /// scale a missing int32 bias is made with).
+    var currentInputParams: QuantParams? = nil
+    /// While an int8 operator is lowered: the lowest version its operators get (MUL with a
+    /// rescale of 1 or more, grouped CONV_2D, FULLY_CONNECTED without bias).
+    var versionFloor: (code: TFLiteBuiltinOperator, version: Int)? = nil
 
     init(graph: Graph) throws {
         g = graph
@@ -99,7 +110,9 @@ struct Lowering {
         _ code: TFLiteBuiltinOperator, _ inputs: [Int], _ outputs: [Int], _ options: TFLiteBuiltinOptions = .none,
         version: Int = 1, names: [String]
     ) throws {
-        try builder.addOperator(code, version: version, inputs: inputs, outputs: outputs, options: options)
+        var v = int8Params == nil ? version : max(version, Self.int8Version(code))
+        if let floor = versionFloor, floor.code == code { v = max(v, floor.version) }
+        try builder.addOperator(code, version: v, inputs: inputs, outputs: outputs, options: options)
         operatorNames.append(names)
     }
 
@@ -129,7 +142,8 @@ struct Lowering {
         let model = Array(try encoder.encode(g.metadata))
         let info = Array(
             try encoder.encode(
-                KilnTFLiteInfo(headActivations: options.withHeadActivations, operators: operatorNames)))
+                KilnTFLiteInfo(
+                    headActivations: options.withHeadActivations || options.headActivationsIncluded, operators: operatorNames)))
         try builder.addMetadata(name: KilnTFLiteInfo.modelEntryName, bytes: model)
         try builder.addMetadata(name: KilnTFLiteInfo.entryName, bytes: info)
         for (name, bytes) in options.extraMetadata.sorted(by: { $0.key < $1.key }) {
@@ -254,11 +268,11 @@ struct Lowering {
             let (n, h, w, c) = (s[0], s[1], s[2], s[3])
             let grouped = [n, h * w, groups, c / groups]
             let shape1 = try int32Constant(grouped, name: "\(node.name).grouped_shape")
-            let r1 = try activation(fresh("\(node.name).grouped"), TensorType(.f32, Shape(grouped)))
+            let r1 = try activation(fresh("\(node.name).grouped"), intermediate(Shape(grouped)))
             try emit(.reshape, [try x(), shape1], [r1], .reshape(newShape: grouped), names: names)
             let perm = try int32Constant([0, 1, 3, 2], name: "\(node.name).perm")
             let swapped = [n, h * w, c / groups, groups]
-            let r2 = try activation(fresh("\(node.name).transposed"), TensorType(.f32, Shape(swapped)))
+            let r2 = try activation(fresh("\(node.name).transposed"), intermediate(Shape(swapped)))
             try emit(.transpose, [r1, perm], [r2], .transpose, names: names)
             let shape2 = try int32Constant(s.dims, name: "\(node.name).shape")
             try emit(.reshape, [r2, shape2], [try output(out)], .reshape(newShape: s.dims), names: names)
@@ -283,7 +297,7 @@ struct Lowering {
             if value == 0 {
                 try emit(.pad, [try x(), paddings], [try output(out)], .pad, names: names)
             } else {
-                let v = try constant(Tensor(shape: [], floats: [value]), name: fresh("\(node.name).value"))
+                let v = try constant(scalar(value), name: fresh("\(node.name).value"))
                 try emit(.padV2, [try x(), paddings, v], [try output(out)], .padV2, names: names)
             }
         case .softmax(let axis):
@@ -338,14 +352,14 @@ struct Lowering {
         value: Float
     ) throws -> Int {
         let s = inputType.shape
-        let padded = TensorType(.f32, [s[0], s[1] + pads.top + pads.bottom, s[2] + pads.left + pads.right, s[3]])
+        let padded = intermediate([s[0], s[1] + pads.top + pads.bottom, s[2] + pads.left + pads.right, s[3]])
         let paddings = try int32Constant(
             [0, 0, pads.top, pads.bottom, pads.left, pads.right, 0, 0], shape: [4, 2], name: "\(node.name).paddings")
         let t = try activation(fresh("\(node.name).padded"), padded)
         if value == 0 {
             try emit(.pad, [input, paddings], [t], .pad, names: [node.name])
         } else {
-            let v = try constant(Tensor(shape: [], floats: [value]), name: fresh("\(node.name).pad_value"))
+            let v = try constant(scalar(value), name: fresh("\(node.name).pad_value"))
             try emit(.padV2, [input, paddings, v], [t], .padV2, names: [node.name])
         }
         return t
@@ -355,14 +369,14 @@ struct Lowering {
         let g0 = a.geometry
         let xType = types[alias[node.inputs[0]] ?? node.inputs[0]]!
         let (_, c, h, w) = Layout.nhwc.unpack(xType.shape)
-        guard let weight = g.constants[node.inputs[1]] else {
+        guard let weight = g.constants[alias[node.inputs[1]] ?? node.inputs[1]] else {
             throw TFLiteExportError.node(node, "the weight must be a constant (TFLite stores it transposed)")
         }
         let o = weight.shape[0]
         // groups == channels: DEPTHWISE_CONV_2D. Other groups stay a CONV_2D whose filter has
         // C / groups input channels: TFLite infers the groups from the filter's depth.
         let depthwise = g0.groups > 1 && g0.groups == c && o % c == 0
-        let wName = node.inputs[1]
+        let wName = alias[node.inputs[1]] ?? node.inputs[1]
         let wTensor: Int
         if depthwise {
             // OIHW [O, 1, KH, KW] -> [1, KH, KW, O]
@@ -387,7 +401,7 @@ struct Lowering {
         if node.inputs.count > 2 {
             bias = try tensor(node.inputs[2], for: node)
         } else {
-            bias = try constant(Tensor(zeros: [o]), name: fresh("\(node.name).bias"))
+            bias = try constant(zeroBias(o, weight: weight), name: fresh("\(node.name).bias"))
         }
         var input = try tensor(node.inputs[0], for: node)
         let (st, sb) = Self.samePads(h, kernel: g0.kernelH, stride: g0.strideH, dilation: g0.dilationH)
@@ -464,29 +478,33 @@ struct Lowering {
     }
 }
 
-/// `transpose(t, perm)` for a 4-D float tensor (weights only; no kernel library needed).
+/// `transpose(t, perm)` for a 4-D tensor of any element type (weights only; no kernel library
+/// needed). Per-channel quantization follows its axis to the new position.
 func permute(_ t: Tensor, _ perm: [Int]) -> Tensor {
     let s = t.shape
     let d = perm.map { s[$0] }
     let inStrides = s.strides
     let p = perm.map { inStrides[$0] }
-    let src = t.floats
-    var out = [Float](repeating: 0, count: src.count)
-    src.withUnsafeBufferPointer { x in
-        out.withUnsafeMutableBufferPointer { y in
+    let width = t.dtype.byteWidth
+    var out = [UInt8](repeating: 0, count: t.byteCount)
+    t.withUnsafeBytes { x in
+        out.withUnsafeMutableBytes { y in
             var k = 0
             for a in 0..<d[0] {
                 for b in 0..<d[1] {
                     for c in 0..<d[2] {
                         let base = a * p[0] + b * p[1] + c * p[2]
                         for e in 0..<d[3] {
-                            y[k] = x[base + e * p[3]]
-                            k += 1
+                            let src = (base + e * p[3]) * width
+                            for byte in 0..<width { y[k + byte] = x[src + byte] }
+                            k += width
                         }
                     }
                 }
             }
         }
     }
-    return Tensor(shape: Shape(d), floats: out)
+    var quant = t.quant
+    if let axis = quant?.axis, let a = s.normalizedAxis(axis) { quant!.axis = perm.firstIndex(of: a) }
+    return out.withUnsafeBytes { try! Tensor(dtype: t.dtype, shape: Shape(d), bytes: $0, quant: quant) }
 }

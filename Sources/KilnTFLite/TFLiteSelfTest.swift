@@ -1,5 +1,6 @@
 import Foundation
 import KilnGraph
+import KilnQuant
 import KilnTensor
 
 /// A self-test carried inside an exported file (metadata entry `kiln.selftest`): a seed that
@@ -52,9 +53,26 @@ public struct TFLiteSelfTest: Codable, Sendable, Equatable {
             feeds[i.name] = rng.uniformTensor(i.type.shape, -1, 1)
             inputs.append(Input(name: i.name, shape: i.type.shape.dims, low: -1, high: 1))
         }
-        let results = try Evaluator(g).run(feeds)
-        let outputs = g.outputs.map { Output(name: $0, values: results[$0]!.floats) }
-        return TFLiteSelfTest(seed: seed, inputs: inputs, outputs: outputs, tolerance: tolerance)
+        guard TFLiteExporter.isQuantized(g) else {
+            let results = try Evaluator(g).run(feeds)
+            let outputs = g.outputs.map { Output(name: $0, values: results[$0]!.floats) }
+            return TFLiteSelfTest(seed: seed, inputs: inputs, outputs: outputs, tolerance: tolerance)
+        }
+        // int8: the integer reference (TFLite's arithmetic), which the runtime reproduces
+        // exactly; one output step of slack for a libm whose expf rounds a LOGISTIC or SOFTMAX
+        // table entry the other way.
+        let evaluator = try Int8Evaluator(g)
+        let results = try evaluator.run(feeds)
+        var step: Float = 0
+        for o in g.outputs {
+            if let p = g.producers[o], case .dequantize = g.nodes[p].op, let q = evaluator.view.types[g.nodes[p].inputs[0]]?.quant {
+                step = max(step, q.scale.max() ?? 0)
+            } else if evaluator.view.types[o]?.dtype == .i8 {
+                step = max(step, 1)  // int8 outputs are recorded as their integer values
+            }
+        }
+        let outputs = g.outputs.map { Output(name: $0, values: results[$0]!.dtype == .f32 ? results[$0]!.floats : results[$0]!.integers.map(Float.init)) }
+        return TFLiteSelfTest(seed: seed, inputs: inputs, outputs: outputs, tolerance: max(tolerance, step * 1.001))
     }
 
     /// The JSON bytes of the metadata entry.

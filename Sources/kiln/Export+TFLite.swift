@@ -1,5 +1,6 @@
 import Foundation
 import KilnGraph
+import KilnQuant
 import KilnRuntime
 import KilnTFLite
 import KilnTensor
@@ -9,14 +10,35 @@ extension Kiln.Export {
     /// Writes `graph` as TFLite and prints the size report: the file and its split into
     /// weights (constant tensor data), graph (operators, tensors, names) and metadata.
     func exportTFLite(_ graph: Graph) throws {
-        let options = TFLiteExportOptions(withHeadActivations: withSoftmax)
+        var options = TFLiteExportOptions(withHeadActivations: withSoftmax)
         let r: TFLiteExportResult
+        var quantized: QuantizedModel? = nil
+        var input = graph
+        if int8 && !TFLiteExporter.isQuantized(graph) {
+            // Calibrate and quantize the NHWC graph the file will hold (head activations included).
+            let g = try TFLiteExporter.int8Graph(graph, withHeadActivations: withSoftmax)
+            let table: CalibrationTable
+            if let path = quantization.useTable {
+                table = try CalibrationTable.load(from: path)
+            } else {
+                let samples = try Kiln.Quantize.samples(
+                    quantization.calibration!, for: try Quantizer.prepare(graph), seed: quantization.calibrationSeed)
+                table = try Calibrator.calibrate(
+                    g, samples: LayoutAdaptedSamples(samples, for: g), count: quantization.samples,
+                    observer: quantization.observerKind)
+            }
+            let model = try Quantizer.quantize(g, table: table, options: quantization.options)
+            quantized = model
+            input = model.graph
+            options.headActivationsIncluded = withSoftmax
+            options.withHeadActivations = false
+        }
         do {
             if selfTest {
-                r = try TFLiteSelfTest.export(graph, options: options)
+                r = try TFLiteSelfTest.export(input, options: options)
                 try FileIO.writeAtomically(r.bytes, to: output)
             } else {
-                r = try TFLiteExporter.write(graph, to: output, options: options)
+                r = try TFLiteExporter.write(input, to: output, options: options)
             }
         } catch let e as TFLiteExportError {
             throw CLIError("cannot export \(source.model ?? graph.name) to TFLite: \(e)")
@@ -50,6 +72,9 @@ extension Kiln.Export {
                 object["prepared_bytes"] = runtime.prepared
             }
             object["self_test"] = selfTest
+            object["int8"] = r.isInt8
+            object["float_operators"] = r.floatOperators.map { ["node": $0.node, "op": $0.op, "reason": $0.reason] }
+            if let quantized { object["quantization_warnings"] = quantized.report.warnings }
             object["path"] = output
             object["format"] = "tflite"
             object["outputs"] = outputs.map { ["name": $0.name, "shape": $0.shape] }
@@ -79,7 +104,7 @@ extension Kiln.Export {
             ["metadata", grouped(report.metadataBytes), share(report.metadataBytes), "heads, preprocessing, node names"],
         ]
         let w0 = rows.map { $0[0].count }.max()!, w1 = rows.map { $0[1].count }.max()!, w2 = rows.map { $0[2].count }.max()!
-        print("wrote \(output): \(grouped(report.fileBytes)) bytes (TFLite, float32)")
+        print("wrote \(output): \(grouped(report.fileBytes)) bytes (TFLite, \(r.isInt8 ? "int8" : "float32"))")
         for row in rows {
             let name = row[0].padding(toLength: w0, withPad: " ", startingAt: 0)
             let bytes = String(repeating: " ", count: w1 - row[1].count) + row[1]
@@ -91,6 +116,15 @@ extension Kiln.Export {
             print("Kiln runtime: arena \(grouped(runtime.arena)) bytes (planned activations), \(grouped(runtime.prepared)) bytes of packed weights and constants")
         }
         if selfTest { print("self-test embedded: kiln verify \(output)") }
+        if let quantized { print(quantized.report.text(details: false), terminator: "") }
+        if r.isInt8 {
+            if r.floatOperators.isEmpty {
+                print("int8: every operator is int8 (inputs quantized and outputs dequantized at the edges)")
+            } else {
+                print("WARNING: \(r.floatOperators.count) op(s) left in FLOAT between DEQUANTIZE and QUANTIZE (no int8 form):")
+                for f in r.floatOperators { print("  FLOAT \(f.node) (\(f.op)): \(f.reason)") }
+            }
+        }
         if let baseline, let compare {
             func delta(_ a: Int, _ b: Int) -> String { (a >= b ? "+" : "-") + grouped(abs(a - b)) }
             print("compared with \(compare) (\(grouped(baseline.fileBytes)) bytes):")
@@ -105,6 +139,9 @@ extension Kiln.Export {
                 print("  \(name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(String(repeating: " ", count: width - d.count))\(d) bytes")
             }
             print("  operators \(delta(report.operators, baseline.operators)), tensors \(delta(report.tensors, baseline.tensors))")
+            if baseline.fileBytes > 0 {
+                print(String(format: "  ratio     %.2fx (this file / %@)", Double(report.fileBytes) / Double(baseline.fileBytes), compare))
+            }
             if let runtime, let baselineRuntime {
                 print("  arena     \(delta(runtime.arena, baselineRuntime.arena)) bytes (Kiln runtime)")
             }

@@ -24,6 +24,18 @@ extension Kiln {
                       --format onnx -o runs/tags.onnx --dynamic-batch
                   kiln export Models/documents-two-heads-256.yaml --format tflite \\
                       -o runs/doc2.tflite --compare runs/doc3.tflite
+                  kiln export runs/doc2.kiln --format tflite --int8 \\
+                      --calibration runs/data/documents/train.csv --samples 200 \\
+                      -o runs/doc2-int8.tflite
+                  kiln export runs/doc2-int8.kiln --format tflite \\
+                      -o runs/doc2-int8.tflite
+
+                int8 (TFLite): --int8 calibrates the float model on --calibration samples \
+                (random, a folder of images or .npy files, or a CSV of image paths, as \
+                `kiln quantize` takes them), quantizes it per the TFLite int8 specification and \
+                writes full-integer operators; a QDQ model from `kiln quantize` is written in \
+                int8 without --int8. Ops without an int8 form stay float between DEQUANTIZE and \
+                QUANTIZE and are named in the report.
                 """)
 
         /// The formats `kiln export` writes; each format's code lives in its own file
@@ -55,6 +67,11 @@ extension Kiln {
         @Flag(help: "ONNX: make the batch dimension of inputs and outputs symbolic ('batch').")
         var dynamicBatch = false
 
+        @Flag(help: "TFLite: quantize to int8 (calibrating on --calibration) and write full-integer operators.")
+        var int8 = false
+
+        @OptionGroup(title: "int8 (with --int8)") var quantization: Int8ExportOptions
+
         @Flag(help: "Print the size report as JSON.")
         var json = false
 
@@ -65,6 +82,11 @@ extension Kiln {
             if format != .onnx && (keepBatchNorm || dynamicBatch) {
                 throw ValidationError("--keep-batchnorm and --dynamic-batch apply to --format onnx")
             }
+            if int8 && format != .tflite { throw ValidationError("--int8 applies to --format tflite") }
+            if !int8 && quantization.isGiven {
+                throw ValidationError("--calibration, --use-table and the other int8 options need --int8")
+            }
+            if int8 { try quantization.check() }
         }
 
         func run() throws {

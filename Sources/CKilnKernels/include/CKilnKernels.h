@@ -176,6 +176,140 @@ void kiln_strided_copy_f32(
 /// dst[i] = value for i < count.
 void kiln_fill_f32(float *dst, size_t count, float value);
 
+// MARK: - int8 (TFLite's integer arithmetic; see KilnKernels/Requantize.swift)
+//
+// Activations are int8 with a per-tensor zero point; weights int8 symmetric (-127...127) with
+// per-channel scales; accumulators int32. A requantization multiplies an int32 by a real
+// multiplier given as a Q0.31 `multiplier` and a power-of-two `shift` (TFLite's
+// QuantizeMultiplier), as a rounding doubling high multiply followed by a rounding right shift
+// whose ties go away from zero (TFLite's MultiplyByQuantizedMultiplier) or upward (the rounding
+// shift of TFLite's optimized kernels). Kernels that read padded taps read the input zero
+// point, and every kernel that reads 4 input channels at a time may read up to 3 bytes past the
+// last pixel of its input: callers leave 64 bytes of slack after every int8 tensor.
+
+/// `x * M` with M = multiplier * 2^(shift - 31): the scalar form of every kernel's requantization.
+/// `round_up` selects ties toward +infinity for the final shift (else away from zero).
+int32_t kiln_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift, int round_up);
+
+/// y[i] = clamp(x[i] * M[i] + zero_point, min, max) for i < n, with per-element multipliers,
+/// shifts and rounding (round_up[i] != 0: ties upward), through the vector epilogue the conv
+/// kernels of `isa` use (for tests of that epilogue against Requantize.swift).
+void kiln_requantize_i32_i8(
+    kiln_isa isa, const int32_t *x, size_t n, const int32_t *multiplier, const int32_t *shift, const int32_t *round_up,
+    int32_t zero_point, int32_t min, int32_t max, int8_t *y);
+
+/// Whether `isa`'s int8 dot products use AVX-512 VNNI (vpdpbusd), AVX2 (vpmaddubsw + vpmaddwd),
+/// NEON sdot, or portable C: the instruction set the int8 kernels actually run for `isa`.
+typedef enum {
+    KILN_I8_PORTABLE = 0,
+    KILN_I8_AVX2 = 1,
+    KILN_I8_AVX512_VNNI = 2,
+    KILN_I8_NEON_DOT = 3,
+} kiln_i8_path;
+kiln_i8_path kiln_i8_path_for(kiln_isa isa);
+
+/// Geometry and output quantization of one int8 convolution over one batch item.
+typedef struct {
+    size_t in_h, in_w, in_c, in_pixel_stride;
+    size_t out_h, out_w, out_c, out_pixel_stride;
+    size_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    size_t pad_top, pad_left;
+    int32_t input_zero_point;
+    /// The output's zero point and the clamp (the int8 range intersected with a fused activation).
+    int32_t output_zero_point, output_min, output_max;
+} kiln_conv_i8_params;
+
+/// Output channels per packed int8 weight panel.
+#define KILN_I8_PANEL 16
+
+/// Bytes kiln_pack_conv_i8 writes: a row of input zero points (what padded taps read), then per
+/// panel of 16 output channels five int32 rows (bias with the zero-point correction,
+/// multiplier, left shift, right shift, tie mode) and taps * ceil(in_c / 4) blocks of
+/// 16 x 4 weights.
+size_t kiln_conv_i8_packed_bytes(size_t out_c, size_t taps, size_t in_c);
+
+/// Packs OHWI int8 weights `[out_c][taps][in_c]`, an optional int32 bias, and per-channel
+/// requantization (multiplier, shift; channels below `round_up_channels` round ties upward) for
+/// `isa` (the zero-point correction depends on how the kernel forms its products).
+void kiln_pack_conv_i8(
+    kiln_isa isa, const kiln_conv_i8_params *p, const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+    const int32_t *shift, size_t round_up_channels, uint8_t *packed);
+
+/// y[p][o] = clamp(requantize(bias[o] + sum_{t,i} w[o][t][i] * (x[tap t of p][i] - zx)) + zo) for
+/// output pixels [pixel_begin, pixel_end) and the channels of panels [panel_begin, panel_end).
+/// A fully connected layer is a 1x1 conv over `rows` pixels.
+void kiln_conv_i8(
+    kiln_isa isa, const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output,
+    size_t pixel_begin, size_t pixel_end, size_t panel_begin, size_t panel_end);
+
+/// Bytes kiln_pack_depthwise_i8 writes: the zero-point row, five int32 rows of channels rounded
+/// up to 16 (as for conv), then taps rows of int32 weights.
+size_t kiln_depthwise_i8_packed_bytes(size_t channels, size_t taps);
+/// Packs `[taps][channels]` int8 weights (TFLite's 1HWC), bias and requantization.
+void kiln_pack_depthwise_i8(
+    kiln_isa isa, const kiln_conv_i8_params *p, const int8_t *weights, const int32_t *bias, const int32_t *multiplier,
+    const int32_t *shift, size_t round_up_channels, uint8_t *packed);
+/// Depthwise int8 convolution (depth multiplier 1; out_c == in_c) for output rows [row_begin, row_end).
+void kiln_depthwise_i8(
+    kiln_isa isa, const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output,
+    size_t row_begin, size_t row_end);
+
+typedef struct {
+    size_t in_h, in_w, channels;
+    size_t out_h, out_w;
+    size_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t min, max;
+} kiln_pool_i8_params;
+
+/// Max over each window (cells outside the input never win), output rows [row_begin, row_end).
+void kiln_max_pool_i8(kiln_isa isa, const kiln_pool_i8_params *p, const int8_t *input, int8_t *output, size_t row_begin, size_t row_end);
+/// The rounded (half away from zero) average of the cells inside the input, clamped.
+void kiln_avg_pool_i8(kiln_isa isa, const kiln_pool_i8_params *p, const int8_t *input, int8_t *output, size_t row_begin, size_t row_end);
+
+/// TFLite's int8 MEAN over `pixels`: y[c] = clamp(requantize(sum_p x[p][c]) + bias) for channels
+/// [c_begin, c_end); channels below `round_up_channels` round ties upward.
+void kiln_mean_i8(
+    const int8_t *input, size_t pixels, size_t channels, int8_t *output, int32_t multiplier, int32_t shift, int32_t bias,
+    size_t round_up_channels, size_t c_begin, size_t c_end);
+
+/// TFLite's int8 ADD: both inputs moved to a common scale (left shift 20, two multipliers), summed,
+/// requantized to the output (every shift rounding ties away from zero).
+typedef struct {
+    int32_t a_zero_point, a_multiplier, a_shift;
+    int32_t b_zero_point, b_multiplier, b_shift;
+    int32_t left_shift, output_multiplier, output_shift, output_zero_point, min, max;
+} kiln_add_i8_params;
+/// y[i] = add(a[i * a_step], b[i * b_step]) for i < n; steps are 0 (broadcast) or 1.
+void kiln_add_i8(const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step, int8_t *y, size_t n);
+
+/// TFLite's int8 MUL: y = clamp(requantize((a - za) * (b - zb)) + zo).
+typedef struct {
+    int32_t a_zero_point, b_zero_point, multiplier, shift, output_zero_point, min, max;
+} kiln_mul_i8_params;
+void kiln_mul_i8(const kiln_mul_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step, int8_t *y, size_t n);
+
+/// y[i] = table[x[i] + 128] (LOGISTIC, HARD_SWISH, RELU, QUANTIZE int8 -> int8: any int8 -> int8
+/// function, tabulated at prepare time). In place is allowed.
+void kiln_lookup_i8(kiln_isa isa, const int8_t *table, const int8_t *x, int8_t *y, size_t n);
+
+/// TFLite's QUANTIZE float -> int8: y = clamp(round(x / scale) + zero_point), rounding half away
+/// from zero (NaN gives the zero point).
+void kiln_quantize_f32_i8(const float *x, int8_t *y, size_t n, float scale, int32_t zero_point);
+/// DEQUANTIZE: y = scale * (x - zero_point).
+void kiln_dequantize_i8_f32(const int8_t *x, float *y, size_t n, float scale, int32_t zero_point);
+
+/// TFLite's int8 SOFTMAX over each of `rows` rows of n values, with the float table of
+/// exponentials made by Requantize.softmaxTable (256 entries).
+void kiln_softmax_i8(const int8_t *x, int8_t *y, size_t rows, size_t n, const float *table, float output_scale, int32_t output_zero_point);
+
+/// The byte versions of the data-movement kernels (see the float ones).
+void kiln_strided_copy_i8(
+    const int8_t *src, int8_t *dst, size_t rank, const size_t *counts, const ptrdiff_t *src_strides, const ptrdiff_t *dst_strides);
+void kiln_fill_i8(int8_t *dst, size_t count, int8_t value);
+void kiln_transpose_i8(const int8_t *x, int8_t *y, size_t batch, size_t rows, size_t cols, size_t inner);
+void kiln_interleave2_i8(
+    const int8_t *a, size_t a_stride, const int8_t *b, size_t b_stride, int8_t *y, size_t y_stride, size_t rows, size_t count);
+
 // MARK: - Thread pool
 
 /// A fixed set of worker threads that run the tasks of one parallel loop at a time.

@@ -1,12 +1,14 @@
 import KilnTensor
 
 extension Reference {
-    /// int8 2-D convolution with per-channel weights (TFLite's `reference_integer_ops::ConvPerChannel`).
+    /// int8 2-D convolution with per-channel weights (TFLite's `ConvPerChannel`, with the
+    /// tie-upward final shift of TFLite's optimized int8 convolutions; depthwise when `groups`
+    /// equals the input channels).
     ///
     /// Concretely, with input zero point `zx`, per-channel multiplier `M[o]` and output zero point `zo`:
     /// ```
     /// acc[o] = bias[o] + Σ w[o,i,ky,kx] * (x[...] - zx)      (out-of-image taps contribute 0)
-    /// y = clamp(multiply(acc, M[o]) + zo, activation range)
+    /// y = clamp(multiplyRoundingUp(acc, M[o]) + zo, activation range)
     /// ```
     /// - Parameters:
     ///   - x: int8, per-tensor quantization.
@@ -27,6 +29,10 @@ extension Reference {
         let range = Requantize.activationRange(activation, scale: output.scale[0], zeroPoint: output.zeroPoint[0])
         let zx = xq.zeroPoint[0], zo = output.zeroPoint[0]
         let ocPerGroup = o / g.groups
+        // TFLite's optimized depthwise kernel handles channels 8 at a time (tie-upward shift)
+        // and the last C % 8 one by one (MultiplyByQuantizedMultiplier, ties away from zero).
+        let depthwise = g.groups == c && g.groups > 1
+        let vectorChannels = depthwise ? o / Requantize.depthwiseChannelBlock * Requantize.depthwiseChannelBlock : o
         let xs = Strides4(layout, c: c, h: h, w: w)
         let ys = Strides4(layout, c: o, h: oh, w: ow)
         let xa = x.int8s, wa = weight.int8s, ba = bias?.int32s
@@ -50,7 +56,10 @@ extension Reference {
                                 }
                             }
                         }
-                        let y = Requantize.multiply(acc, by: multipliers[oc]) + zo
+                        let scaled =
+                            oc < vectorChannels
+                            ? Requantize.multiplyRoundingUp(acc, by: multipliers[oc]) : Requantize.multiply(acc, by: multipliers[oc])
+                        let y = scaled + zo
                         out[b * ys.n + oc * ys.c + oy * ys.h + ox * ys.w] = Int8(min(max(y, range.lowerBound), range.upperBound))
                     }
                 }
@@ -60,7 +69,8 @@ extension Reference {
     }
 
     /// int8 fully connected layer (TFLite's `reference_integer_ops::FullyConnected`):
-    /// `y[r, o] = clamp(multiply(bias[o] + Σ_i w[o,i] * (x[r,i] - zx), M[o]) + zo)`.
+    /// `y[r, o] = clamp(multiplyRoundingUp(bias[o] + Σ_i w[o,i] * (x[r,i] - zx), M[o]) + zo)`
+    /// (ties of the final shift round upward, as TFLite's optimized kernels do).
     /// Per-tensor weights use TFLite's float-product multiplier, per-channel weights the
     /// double one (see ``Requantize``).
     public static func linearInt8(
@@ -84,7 +94,7 @@ extension Reference {
             for j in 0..<outF {
                 var acc: Int32 = ba?[j] ?? 0
                 for i in 0..<inF { acc += (Int32(wa[j * inF + i]) - zw) * (Int32(xa[r * inF + i]) - zx) }
-                let y = Requantize.multiply(acc, by: multipliers[j]) + zo
+                let y = Requantize.multiplyRoundingUp(acc, by: multipliers[j]) + zo
                 out[r * outF + j] = Int8(min(max(y, range.lowerBound), range.upperBound))
             }
         }

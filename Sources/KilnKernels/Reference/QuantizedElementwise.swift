@@ -64,17 +64,28 @@ extension Reference {
         return Tensor(shape: x.shape, int8: x.int8s.map { table[Int($0) + 128] }, quant: output)
     }
 
-    /// int8 logistic through a table computed in float (TFLite's int8 LOGISTIC). TFLite requires
-    /// the output scale 1/256 and zero point -128.
+    /// int8 logistic through TFLite's table (``Requantize/logisticTable(input:output:)``).
+    /// TFLite requires the output scale 1/256 and zero point -128.
     public static func sigmoidInt8(_ x: Tensor, output: QuantParams) -> Tensor {
-        lookupInt8(x, table: Requantize.lookupTable(input: x.quant!, output: output, sigmoid), output: output)
+        lookupInt8(x, table: Requantize.logisticTable(input: x.quant!, output: output), output: output)
     }
 
-    /// int8 hard swish through a table computed in float.
+    /// int8 hard swish in TFLite's 16-bit fixed point (``Requantize/hardSwishTable(input:output:)``);
+    /// parameters TFLite rejects (an output multiplier of 1 or more) fall back to a float table.
     public static func hardSwishInt8(_ x: Tensor, output: QuantParams) -> Tensor {
-        lookupInt8(
-            x, table: Requantize.lookupTable(input: x.quant!, output: output) { $0 * min(max($0 + 3, 0), 6) / 6 },
-            output: output)
+        let table =
+            Requantize.hardSwishTable(input: x.quant!, output: output)
+            ?? Requantize.lookupTable(input: x.quant!, output: output) { $0 * min(max($0 + 3, 0), 6) / 6 }
+        return lookupInt8(x, table: table, output: output)
+    }
+
+    /// int8 clamp to `[lo, hi]` (RELU, RELU6, RELU_N1_TO_1 with shared parameters, TFLite's
+    /// `QuantizedReluX`): the bounds are `zp + round(bound / scale)` within the int8 range.
+    public static func clampInt8(_ x: Tensor, min lo: Float, max hi: Float) -> Tensor {
+        let q = x.quant!
+        let r = Requantize.clampRange(q, min: lo, max: hi)
+        return Tensor(
+            shape: x.shape, int8: x.int8s.map { Int8(Swift.min(Swift.max(Int32($0), r.lowerBound), r.upperBound)) }, quant: q)
     }
 
     /// int8 → int8 with other quantization parameters (TFLite QUANTIZE between int8 tensors):
@@ -88,10 +99,25 @@ extension Reference {
             int8: x.int8s.map { Requantize.saturateInt8(Requantize.multiply(Int32($0) - zx, by: m) + zo) }, quant: output)
     }
 
-    /// int8 softmax along the last axis: dequantize, stable float softmax (with TFLite's
-    /// `beta` = 1), quantize to `output` (TFLite requires scale 1/256, zero point -128).
-    public static func softmaxInt8(_ x: Tensor, output: QuantParams) -> Tensor {
-        let float = softmax(dequantize(x), axis: -1)
-        return quantize(float, params: output, dtype: .i8)
+    /// int8 softmax along the last axis, TFLite's way (``Requantize/softmaxRow``): a float
+    /// table of exponentials of `max - x`, summed in order, scaled and rounded. TFLite requires
+    /// the output scale 1/256 and zero point -128.
+    public static func softmaxInt8(_ x: Tensor, output: QuantParams, beta: Float = 1) -> Tensor {
+        let n = x.shape.dims.last ?? 1
+        let table = Requantize.softmaxTable(inputScale: x.quant!.scale[0], beta: beta)
+        var out = [Int8](repeating: 0, count: x.elementCount)
+        let xa = x.int8s
+        xa.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { yp in
+                table.withUnsafeBufferPointer { t in
+                    for r in 0..<(n == 0 ? 0 : xa.count / n) {
+                        Requantize.softmaxRow(
+                            xp.baseAddress! + r * n, yp.baseAddress! + r * n, count: n, table: t.baseAddress!,
+                            outputScale: output.scale[0], outputZeroPoint: output.zeroPoint[0])
+                    }
+                }
+            }
+        }
+        return Tensor(shape: x.shape, int8: out, quant: output)
     }
 }

@@ -38,22 +38,25 @@ extension Reference {
         return Tensor(shape: layout.shape(n: n, c: c, h: oh, w: ow), int8: out, quant: x.quant)
     }
 
-    /// int8 mean over H and W (TFLite MEAN with keep_dims), requantized to `output`:
-    /// `y = multiply(Σ (x - zx), sx / (so * count)) + zo` — with equal scales this is the
-    /// rounded average.
+    /// int8 mean over H and W (TFLite's int8 MEAN with keep_dims, ``Requantize/meanParameters``):
+    /// `y = clamp(multiply(Σ x, sx / (count * so)) + zo - round(zx * sx / so))`. TFLite's kernel
+    /// handles channels 16 at a time with a shift that rounds ties upward
+    /// (``Requantize/multiplyRoundingUp(_:by:)``) and the last `C % 16` channels one by one with
+    /// ``Requantize/multiply(_:by:)``; so does this one.
     public static func globalAvgPoolInt8(_ x: Tensor, layout: Layout, output: QuantParams) -> Tensor {
-        let q = x.quant!
         let (n, c, h, w) = layout.unpack(x.shape)
         let xs = Strides4(layout, c: c, h: h, w: w)
-        let m = QuantizedMultiplier(Double(q.scale[0]) / (Double(output.scale[0]) * Double(h * w)))
-        let zx = q.zeroPoint[0], zo = output.zeroPoint[0]
+        let p = Requantize.meanParameters(input: x.quant!, output: output, count: h * w)
         let xa = x.int8s
         var out = [Int8](repeating: 0, count: n * c)
         for b in 0..<n {
             for ch in 0..<c {
                 var acc: Int32 = 0
-                for iy in 0..<h { for ix in 0..<w { acc += Int32(xa[b * xs.n + ch * xs.c + iy * xs.h + ix * xs.w]) - zx } }
-                out[b * c + ch] = Requantize.saturateInt8(Requantize.multiply(acc, by: m) + zo)
+                for iy in 0..<h { for ix in 0..<w { acc += Int32(xa[b * xs.n + ch * xs.c + iy * xs.h + ix * xs.w]) } }
+                let scaled =
+                    ch < c / Requantize.meanChannelBlock * Requantize.meanChannelBlock
+                    ? Requantize.multiplyRoundingUp(acc, by: p.multiplier) : Requantize.multiply(acc, by: p.multiplier)
+                out[b * c + ch] = Requantize.saturateInt8(scaled + p.bias)
             }
         }
         return Tensor(shape: layout.shape(n: n, c: c, h: 1, w: 1), int8: out, quant: output)
