@@ -55,7 +55,7 @@ if [ "$PEERS" = 1 ] && [ ! -x "$PYTHON" ]; then
     echo "note: no venv (.venv, made by make venv): benching Kiln alone, without the peers"
     PEERS=0
 fi
-if [ "$INT8" = 1 ] && ! "$KILN" export --help | grep -q -- '--int8'; then
+if [ "$INT8" = 1 ] && ! "$KILN" export --help | grep -- '--int8' >/dev/null; then
     echo "note: this kiln has no int8 export yet: float32 only"
     INT8=0
 fi
@@ -75,9 +75,10 @@ if [ "$INT8" = 1 ]; then
         src=Models/$r.yaml
         [ -n "$MODELS" ] && [ -f "$MODELS/$r.kiln" ] && src=$MODELS/$r.kiln
         step "$r: int8 (calibrated on 64 images of $DATA/train.csv; int8 input, quantized in preprocessing)"
-        "$KILN" export "$src" --format tflite --int8 --int8-input --calibration "$DATA/train.csv" --samples 64 \
-            -o "$OUT/$r.int8.tflite" | sed -n 1p
+        # One quantized graph, written as TFLite (Kiln's runtime and the TFLite interpreter) and as
+        # ONNX QDQ (onnxruntime): the same int8 parameters everywhere.
         "$KILN" quantize "$src" --int8-input --calibration "$DATA/train.csv" --samples 64 -o "$OUT/$r.int8.kiln" >/dev/null
+        "$KILN" export "$OUT/$r.int8.kiln" --format tflite -o "$OUT/$r.int8.tflite" | sed -n 1p
         "$KILN" export "$OUT/$r.int8.kiln" --format onnx -o "$OUT/$r.int8.onnx" | sed -n 1p
         FILES+=("$OUT/$r.int8.tflite")
     done

@@ -146,8 +146,9 @@ public struct InputOverrides: Sendable, Hashable {
     }
 }
 
-/// A `.tflite` model run by Kiln's runtime (``Interpreter``): the input is written in place by
-/// the fused preprocessing, the outputs are read in place.
+/// A `.tflite` model run by Kiln's runtime (``Interpreter``), float32 or int8: the input is
+/// written in place by the fused preprocessing (quantized straight to int8 for int8 inputs),
+/// the outputs are read in place (dequantized for int8 outputs) by the softmax phase.
 public final class RuntimeBenchModel: BenchModel {
     public let name: String
     public let path: String
@@ -160,9 +161,17 @@ public final class RuntimeBenchModel: BenchModel {
     public let model: KilnModel
     public let interpreter: Interpreter
     private var preprocessor: Preprocessor
-    private let input: UnsafeMutablePointer<Float>
-    private let outputs: [UnsafeBufferPointer<Float>]
+    private let floatInput: UnsafeMutablePointer<Float>?
+    private let int8Input: UnsafeMutablePointer<Int8>?
+    /// Per head: float output, or int8 output with its (scale, zero point).
+    private let outputs: [Output]
     private let probabilityBuffers: [UnsafeMutablePointer<Float>]
+    private let scratch: UnsafeMutablePointer<Float>
+
+    enum Output {
+        case float(UnsafeBufferPointer<Float>)
+        case int8(UnsafeBufferPointer<Int8>, scale: Float, zeroPoint: Int32)
+    }
 
     /// Loads and prepares `path` for `threads` threads.
     public init(path: String, name: String? = nil, threads: Int = 1, overrides: InputOverrides = InputOverrides()) throws {
@@ -175,29 +184,50 @@ public final class RuntimeBenchModel: BenchModel {
         guard i.shape.count == 4, i.shape[0] == 1 else {
             throw BenchError("\(path): the input is \(i.dtype)\(Shape(i.shape)), not one NHWC image")
         }
-        guard i.dtype == .f32 else {
-            throw BenchError("\(path): the input is \(i.dtype); this runtime feeds float32 inputs")
+        switch i.dtype {
+        case .f32: encoding = .float32
+        case .i8:
+            guard let q = i.quant, q.scale.count == 1, q.scale[0] > 0, q.scale[0].isFinite else {
+                throw BenchError("\(path): the int8 input has no usable per-tensor quantization")
+            }
+            encoding = .int8(scale: q.scale[0], zeroPoint: q.zeroPoint[0])
+        default: throw BenchError("\(path): the input is \(i.dtype); images feed float32 or int8 inputs")
         }
-        encoding = .float32
         format = try overrides.format(
             path: path, shape: (i.shape[1], i.shape[2], i.shape[3]), layout: .nhwc, metadata: model.info?.preprocessing)
         interpreter = try Interpreter(model: model, threads: threads)
         preprocessor = Preprocessor(format)
         // The arena is allocated once per interpreter: these pointers stay valid for its lifetime.
-        input = try interpreter.withInput(i.name) { $0.baseAddress! }
+        if case .int8 = encoding {
+            int8Input = try interpreter.withInputInt8(i.name) { $0.baseAddress! }
+            floatInput = nil
+        } else {
+            floatInput = try interpreter.withInput(i.name) { $0.baseAddress! }
+            int8Input = nil
+        }
         let infoHeads = model.info?.heads ?? []
         var heads = [BenchHead]()
-        var outputs = [UnsafeBufferPointer<Float>]()
+        var outputs = [Output]()
+        var widest = 1
         for (k, o) in model.outputs.enumerated() {
-            guard o.dtype == .f32 else { throw BenchError("\(path): output '\(o.name)' is \(o.dtype); this runtime reads float32 outputs") }
             let head = infoHeads.first { $0.name == o.name } ?? (k < infoHeads.count ? infoHeads[k] : nil)
             let classes = o.shape.last ?? 1
+            guard o.elementCount == classes else {
+                throw BenchError("\(path): output '\(o.name)' is \(Shape(o.shape)), not one row of class scores")
+            }
             var activation: HeadActivation = head?.kind == "sigmoid" ? .sigmoid : .softmax
             if model.outputsAreProbabilities { activation = .none }
             heads.append(BenchHead(
                 name: o.name, activation: activation, classes: classes, classNames: head?.classNames ?? [],
                 labelMapping: head?.labelMapping))
-            outputs.append(try interpreter.withOutput(o.name) { $0 })
+            switch o.dtype {
+            case .f32: outputs.append(.float(try interpreter.withOutput(o.name) { $0 }))
+            case .i8:
+                guard let q = o.quant, q.scale.count == 1 else { throw BenchError("\(path): output '\(o.name)' has no per-tensor quantization") }
+                outputs.append(.int8(try interpreter.withOutputInt8(o.name) { $0 }, scale: q.scale[0], zeroPoint: q.zeroPoint[0]))
+            default: throw BenchError("\(path): output '\(o.name)' is \(o.dtype); heads are float32 or int8")
+            }
+            widest = max(widest, classes)
         }
         self.heads = heads
         self.outputs = outputs
@@ -206,22 +236,36 @@ public final class RuntimeBenchModel: BenchModel {
             p.initialize(repeating: 0, count: max(h.classes, 1))
             return p
         }
+        scratch = .allocate(capacity: widest)
+        scratch.initialize(repeating: 0, count: widest)
     }
 
     deinit {
         for p in probabilityBuffers { p.deallocate() }
+        scratch.deallocate()
     }
 
     public func setInput(_ pixels: PixelView) throws {
-        preprocessor.write(pixels, into: input)
+        if let floatInput {
+            preprocessor.write(pixels, into: floatInput)
+        } else if let int8Input, case .int8(let scale, let zeroPoint) = encoding {
+            preprocessor.writeQuantized(pixels, scale: scale, zeroPoint: zeroPoint, into: int8Input)
+        }
     }
 
     public func invoke() throws { try interpreter.invoke() }
 
     public func computeProbabilities() throws {
         for k in 0..<heads.count {
-            // Batch 1: the output's last dimension is the head's classes.
-            activate(heads[k].activation, outputs[k].baseAddress!, probabilityBuffers[k], heads[k].classes)
+            let n = heads[k].classes
+            switch outputs[k] {
+            case .float(let o):
+                // Batch 1: the output is one row of the head's classes.
+                activate(heads[k].activation, o.baseAddress!, probabilityBuffers[k], n)
+            case .int8(let o, let scale, let zeroPoint):
+                for i in 0..<n { scratch[i] = scale * Float(Int32(o[i]) - zeroPoint) }
+                activate(heads[k].activation, scratch, probabilityBuffers[k], n)
+            }
         }
     }
 
