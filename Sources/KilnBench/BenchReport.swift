@@ -48,6 +48,17 @@ public struct BenchReport: Sendable, Codable {
         public var topOneAgreement: [Double]
     }
 
+    /// Time per operator kind of one model's invoke (the runtime's profiler).
+    public struct OperatorShare: Sendable, Codable {
+        /// The TFLite operator (CONV_2D, DEPTHWISE_CONV_2D, ...).
+        public var op: String
+        /// Operators of this kind in the model.
+        public var count: Int
+        /// Mean seconds per invoke, all of them together.
+        public var seconds: Double
+        public var share: Double
+    }
+
     public struct Model: Sendable, Codable {
         public var name: String
         public var path: String
@@ -63,6 +74,8 @@ public struct BenchReport: Sendable, Codable {
         public var modelOnly: LatencySummary?
         public var heads: [Head]
         public var peers: [Peer]
+        /// With `--profile`: the invoke's time by operator kind, largest first.
+        public var profile: [OperatorShare]?
     }
 
     public var machine: String
@@ -184,6 +197,16 @@ extension BenchReport {
             out.append("")
             if markdown { out.append("### Beside the peers, same files, same images, same run\n") }
             out.append(peers)
+        }
+        for m in models {
+            guard let profile = m.profile else { continue }
+            out.append("")
+            if markdown { out.append("### \(m.name): invoke by operator\n") }
+            var lines = ["| \(m.name) operator | count | ms per invoke | share |", "|---|---:|---:|---:|"]
+            for p in profile {
+                lines.append("| \(p.op) | \(p.count) | \(BenchReport.ms(p.seconds)) | \(String(format: "%.1f%%", p.share * 100)) |")
+            }
+            out.append(lines.joined(separator: "\n"))
         }
         out.append("")
         out.append(markdown ? "Conditions: \(conditions)." : conditions)

@@ -104,6 +104,14 @@ public final class BenchSession {
             }
         }
         let results = harness.results()
+        var profiles = [[BenchReport.OperatorShare]?](repeating: nil, count: models.count)
+        if options.profile {
+            log("profiling each operator (\(max(options.modelOnlyRuns, 20)) invokes per model)")
+            for (m, model) in models.enumerated() {
+                guard let r = model as? RuntimeBenchModel else { continue }
+                profiles[m] = try BenchSession.profile(r.interpreter, invokes: max(options.modelOnlyRuns, 20))
+            }
+        }
         var notes = self.notes
         if let peerFailure { notes.append("peers failed: \(peerFailure)") }
         notes += skipped.map { "peers skipped \($0)" }
@@ -137,7 +145,8 @@ public final class BenchSession {
                     height: f.height, width: f.width, channels: f.channels, type: model.encoding.name, resize: f.resize.rawValue,
                     layout: f.layout == .nhwc ? "NHWC" : "NCHW"),
                 fileBytes: model.fileBytes, arenaBytes: model.arenaBytes, residentBytes: residentBytes[m], decodedSize: r.decodedSize,
-                endToEnd: r.endToEnd, phases: r.phases, modelOnly: r.modelOnly, heads: heads, peers: peerFigures))
+                endToEnd: r.endToEnd, phases: r.phases, modelOnly: r.modelOnly, heads: heads, peers: peerFigures,
+                profile: profiles[m]))
         }
         if !peerRuns.isEmpty {
             notes.append(
@@ -184,6 +193,21 @@ public final class BenchSession {
                 endToEndMean: kiln.endToEnd.mean / e2e.mean, endToEndP50: kiln.endToEnd.p50 / e2e.p50, phases: ratios,
                 modelOnlyP50: only.flatMap { o in kiln.modelOnly.map { $0.p50 / o.p50 } }),
             topOneAgreement: agreement)
+    }
+
+    /// The interpreter's time by operator kind over `invokes` invokes, largest first.
+    static func profile(_ interpreter: Interpreter, invokes: Int) throws -> [BenchReport.OperatorShare] {
+        interpreter.profiling = true
+        defer { interpreter.profiling = false }
+        for _ in 0..<invokes { try interpreter.invoke() }
+        var byKind = [String: (seconds: Double, count: Int)]()
+        for p in interpreter.profile {
+            byKind[p.name, default: (0, 0)].seconds += p.seconds
+            byKind[p.name, default: (0, 0)].count += 1
+        }
+        let total = byKind.values.reduce(0) { $0 + $1.seconds }
+        return byKind.map { BenchReport.OperatorShare(op: $0.key, count: $0.value.count, seconds: $0.value.seconds, share: total > 0 ? $0.value.seconds / total : 0) }
+            .sorted { $0.seconds > $1.seconds }
     }
 
     static func cpuName() -> String {

@@ -11,12 +11,15 @@ public struct BenchOptions: Sendable, Hashable {
     /// Decode JPEGs at full size instead of the smallest DCT scale covering the input (to see
     /// what DCT scaling saves).
     public var fullDecode: Bool
+    /// Also time each operator of the runtime's models (after the other measurements).
+    public var profile: Bool
 
-    public init(warmup: Int = 10, runs: Int = 10, modelOnlyRuns: Int = 100, fullDecode: Bool = false) {
+    public init(warmup: Int = 10, runs: Int = 10, modelOnlyRuns: Int = 100, fullDecode: Bool = false, profile: Bool = false) {
         self.warmup = warmup
         self.runs = runs
         self.modelOnlyRuns = modelOnlyRuns
         self.fullDecode = fullDecode
+        self.profile = profile
     }
 }
 

@@ -76,6 +76,9 @@ extension Kiln {
         @Flag(help: "Decode JPEGs at full size (no DCT scaling), to see what scaling saves.")
         var fullDecode = false
 
+        @Flag(help: "Also print each runtime model's invoke time by operator kind.")
+        var profile = false
+
         @Option(help: "Image input size for files without Kiln's metadata: N or HEIGHTxWIDTH.")
         var size: String?
 
@@ -201,7 +204,7 @@ extension Kiln {
             }
             let session = BenchSession(
                 models: loaded, residentBytes: resident, images: imageSet,
-                options: BenchOptions(warmup: warmup, runs: runs, modelOnlyRuns: modelOnlyRuns, fullDecode: fullDecode),
+                options: BenchOptions(warmup: warmup, runs: runs, modelOnlyRuns: modelOnlyRuns, fullDecode: fullDecode, profile: profile),
                 threads: threads, rounds: runner == nil ? 1 : rounds, peers: runner, mappings: try mappings())
             session.notes = notes
             let report = try session.run(log: progress)

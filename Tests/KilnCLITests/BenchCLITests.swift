@@ -107,6 +107,20 @@ final class BenchCLITests: KilnCLITestCase {
         XCTAssertTrue(md.hasPrefix("## Latency from file to probabilities\n\n| Model (img size) |"), md)
     }
 
+    /// --profile: each runtime model's invoke split by operator kind, shares summing to 1.
+    func testProfile() throws {
+        let (models, csv) = try makeFixtures()
+        let json = try kiln(["bench", models[0], models[3], "--images", csv, "--runs", "1", "--warmup", "1", "--profile", "--json"]).stdout
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let list = try XCTUnwrap(report["models"] as? [[String: Any]])
+        let profile = try XCTUnwrap(list[0]["profile"] as? [[String: Any]])
+        XCTAssertTrue(profile.contains { $0["op"] as? String == "CONV_2D" }, "\(profile)")
+        XCTAssertEqual(profile.compactMap { $0["share"] as? Double }.reduce(0, +), 1, accuracy: 1e-9)
+        XCTAssertNil(list[1]["profile"], "the evaluator has no operator profile")
+        let text = try kiln(["bench", models[0], "--images", csv, "--runs", "1", "--warmup", "0", "--profile"]).stdout
+        XCTAssertTrue(text.contains("| three-32 operator | count | ms per invoke | share |"), text)
+    }
+
     func testErrors() throws {
         let (models, csv) = try makeFixtures()
         let jpeg = try FileIO.read(path("img0.jpg"))
