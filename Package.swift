@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "KilnTrain", targets: ["KilnTrain"]),
         .executable(name: "kiln", targets: ["kiln"]),
         .executable(name: "train-throughput-bench", targets: ["TrainThroughputBench"]),
+        .executable(name: "kiln-classifyd", targets: ["kiln-classifyd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -72,6 +73,12 @@ let package = Package(
                 "KilnRuntime", "KilnQuant", "KilnBench", "KilnTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        /// The embedding example (README "Embedding the runtime"): an edge daemon on KilnRuntime +
+        /// KilnImage only, classifying image paths from stdin.
+        .executableTarget(
+            name: "kiln-classifyd", dependencies: ["KilnRuntime", "KilnImage"], path: "Examples/ClassifyDaemon",
+            swiftSettings: optimizedFlags),
 
         /// Model-only latency of Kiln's runtime against the TFLite interpreter (see its header).
         .executableTarget(
@@ -146,8 +153,8 @@ let package = Package(
         .testTarget(
             name: "KilnCLITests",
             dependencies: [
-                "kiln", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTFLite", "KilnTFLiteSchema", "KilnQuant",
-                "KilnKernels", "KilnTrain",
+                "kiln", "kiln-classifyd", "KilnTestSupport", "KilnGraph", "KilnModels", "KilnImage", "KilnTFLite",
+                "KilnTFLiteSchema", "KilnQuant", "KilnKernels", "KilnTrain",
             ],
             exclude: ["Snapshots"]),
         .testTarget(name: "KilnTFLiteSchemaTests", dependencies: ["KilnTFLiteSchema", "KilnTestSupport"]),

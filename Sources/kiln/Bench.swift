@@ -180,6 +180,7 @@ extension Kiln {
         func run() throws {
             let progress = { (s: String) in FileHandle.standardError.write(Data("kiln bench: \(s)\n".utf8)) }
             let overrides = try overrides()
+            for path in models where !FileManager.default.fileExists(atPath: path) { throw CLIError("\(path): no such file") }
             let imageSet = try BenchImageSet.collect(images, labelsCSV: labels, limit: limit)
             var loaded = [any BenchModel]()
             var resident = [Int?]()

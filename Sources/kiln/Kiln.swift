@@ -13,7 +13,7 @@ struct Kiln: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Inspect.self, DataCommand.self, Train.self, Eval.self, Export.self, Import.self, Quantize.self, Run.self, Verify.self,
-            Bench.self,
+            Bench.self, Demo.self,
         ])
 
     /// Runs the command with Kiln's exit codes: 0 ok, 1 failure, 2 usage.
@@ -31,7 +31,8 @@ struct Kiln: ParsableCommand {
             if !message.hasPrefix("Error:") && !message.hasPrefix("error:") && code != .validationFailure {
                 message = "error: \(message)"
             }
-            FileHandle.standardError.write(Data((message + "\n").utf8))
+            // A command that already reported its failure throws ExitCode.failure: nothing to add.
+            if !fullMessage(for: error).isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
             Foundation.exit(code == .validationFailure ? 2 : 1)
         }
     }
