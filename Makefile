@@ -20,8 +20,9 @@ test: venv
 	$(SWIFT) build --build-tests
 	KILN_PYTHON=$(CURDIR)/.venv/bin/python KILN_REQUIRE_PYTHON=1 $(SWIFT) test --skip-build --disable-swift-testing
 
-demo: build
-	@scripts/demo.sh $(KILN)
+# Setup, release build, then `kiln demo` (scripts/demo.sh); DEMO_ARGS go to kiln demo.
+demo:
+	@scripts/demo.sh $(DEMO_ARGS)
 
 clean:
 	rm -rf .build runs

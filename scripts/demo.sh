@@ -1,42 +1,26 @@
 #!/usr/bin/env bash
-# `make demo`: Kiln's main job end to end, as far as it exists today:
-# build every recipe in Models/ from the zoo, save it as .kiln, read it back, run the
-# deployment passes, and print the size table. Everything lands under runs/demo/.
+# `make demo`: Kiln's main job end to end on a fresh Debian machine with Swift.
+#   1. setup: Debian packages (dataset-fashion-mnist included; apt-get when root) and the Python
+#      venv holding the peers (TFLite interpreter, onnxruntime); without PyPI the demo still runs,
+#      without the peers;
+#   2. a release build of kiln;
+#   3. `kiln demo` (train one- and two-head Fashion-MNIST models, export ONNX / TFLite float32 /
+#      TFLite int8, verify, size table, float vs int8 accuracy, latency), everything under runs/demo/.
+# Extra arguments go to `kiln demo` (e.g. scripts/demo.sh --quick --no-peers; make demo DEMO_ARGS=--quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KILN=${1:-.build/release/kiln}
-OUT=runs/demo
-mkdir -p "$OUT"
+SWIFT=${SWIFT:-swift}
+start=$(date +%s)
+step() { printf '\n== [setup %s] %s (elapsed %ds)\n' "$1" "$2" "$(( $(date +%s) - start ))"; }
 
-step() { printf '\n== %s\n' "$*"; }
-
-step "The zoo at 224x224 with torchvision's 1000-class head (parameter counts equal torchvision's)"
-for arch in shufflenet_v2_x0_5 shufflenet_v2_x1_0 mobilenet_v2 efficientnet_b0 resnet18 resnet50; do
-    printf '%-20s %s\n' "$arch" "$("$KILN" inspect --arch "$arch" --summary)"
-done
-
-step "The recipes in Models/: built, saved to $OUT/<recipe>.kiln, read back, folded for deployment"
-printf '| %-36s | %10s | %13s | %12s | %14s |\n' "recipe" "parameters" "MACs" ".kiln bytes" "nodes (folded)"
-printf '|%s|%s|%s|%s|%s|\n' "--------------------------------------" "------------" "---------------" "--------------" "----------------"
-for recipe in Models/*.yaml; do
-    name=$(basename "$recipe" .yaml)
-    "$KILN" inspect "$recipe" --save "$OUT/$name.kiln" 2>/dev/null > "$OUT/$name.txt"
-    "$KILN" inspect "$OUT/$name.kiln" --json > "$OUT/$name.json"
-    "$KILN" inspect "$OUT/$name.kiln" --passes inference > "$OUT/$name.folded.txt"
-    # The totals line: "total: N nodes, P parameters (..), M MACs (..), B bytes of constants"
-    read -r nodes params macs <<< "$(tail -1 "$OUT/$name.txt" | awk '{print $2, $4, $8}')"
-    folded=$(tail -1 "$OUT/$name.folded.txt" | awk '{print $2}')
-    bytes=$(stat -c %s "$OUT/$name.kiln")
-    printf '| %-36s | %10s | %13s | %12s | %14s |\n' "$name" "$params" "$macs" "$bytes" "$nodes ($folded)"
-done
-
-step "Every recipe exported to TFLite ($OUT/<recipe>.tflite): file size and its split"
-for recipe in Models/*.yaml; do
-    name=$(basename "$recipe" .yaml)
-    "$KILN" export "$OUT/$name.kiln" --format tflite -o "$OUT/$name.tflite" | sed -n 1,4p
-done
-
-step "The two-headed document/screen model (Models/documents-two-heads-256.yaml), last lines of its dump"
-tail -4 "$OUT/documents-two-heads-256.txt"
-echo
-echo "Full dumps, JSON, .kiln and .tflite files are in $OUT/."
+step 1/3 "system packages (scripts/setup.sh deps)"
+scripts/setup.sh deps
+peers=()
+step 2/3 "Python venv with the peers (scripts/setup.sh venv)"
+if ! scripts/setup.sh venv; then
+    echo "warning: no venv: the demo runs without the TFLite interpreter and onnxruntime beside Kiln" >&2
+    peers=(--no-peers)
+fi
+step 3/3 "release build of kiln"
+"$SWIFT" build -c release --product kiln
+exec .build/release/kiln demo "${peers[@]}" "$@"
