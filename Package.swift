@@ -76,7 +76,9 @@ let package = Package(
         /// Model-only latency of Kiln's runtime against the TFLite interpreter (see its header).
         .executableTarget(
             name: "RuntimeLatency",
-            dependencies: ["KilnRuntime", "KilnTFLite", "KilnONNX", "KilnModels", "KilnGraph", "KilnKernels", "KilnTensor"],
+            dependencies: [
+                "KilnRuntime", "KilnTFLite", "KilnONNX", "KilnModels", "KilnGraph", "KilnKernels", "KilnTensor", "KilnQuant",
+            ],
             path: "Benchmarks/RuntimeLatency", swiftSettings: optimizedFlags),
 
         .executableTarget(
