@@ -85,6 +85,12 @@ let package = Package(
             name: "TrainThroughputBench", dependencies: ["KilnTensor", "KilnGraph", "KilnModels", "KilnTrain"],
             path: "Benchmarks/TrainThroughput", swiftSettings: optimizedFlags),
 
+        /// Kernel micro-benchmarks: conv, GEMM and depthwise, float32 and int8, per ISA, beside
+        /// the reference kernels and OpenBLAS (see its header).
+        .executableTarget(
+            name: "kernel-bench", dependencies: ["KilnKernels", "KilnTensor", "COpenBLAS"], path: "Benchmarks/KernelBench",
+            swiftSettings: optimizedFlags),
+
         .executableTarget(
             name: "tflite-read-bench", dependencies: ["KilnTFLiteSchema", "CKilnTFLiteSchema"],
             path: "Benchmarks/TFLiteRead"),
