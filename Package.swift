@@ -91,6 +91,11 @@ let package = Package(
             name: "kernel-bench", dependencies: ["KilnKernels", "KilnTensor", "COpenBLAS"], path: "Benchmarks/KernelBench",
             swiftSettings: optimizedFlags),
 
+        /// libjpeg-turbo's speed options (TurboJPEG flags, YUV planes) at Kiln's DCT scale (see its header).
+        .executableTarget(
+            name: "jpeg-decode-bench", dependencies: ["KilnImage", "CKilnTurboJPEG"], path: "Benchmarks/JPEGDecode",
+            swiftSettings: optimizedFlags),
+
         .executableTarget(
             name: "tflite-read-bench", dependencies: ["KilnTFLiteSchema", "CKilnTFLiteSchema"],
             path: "Benchmarks/TFLiteRead"),
