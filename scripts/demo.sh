@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: Kiln's main job end to end, as far as it exists today:
 # build every recipe in Models/ from the zoo, save it as .kiln, read it back, run the
-# deployment passes, and print the size table. Everything lands under runs/demo/.
+# deployment passes, and print the size table; then export the three document/screen variants
+# (float32 and int8) and bench them with `kiln bench` (scripts/bench-documents.sh), beside the
+# peers when the venv exists. Everything lands under runs/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILN=${1:-.build/release/kiln}
@@ -38,5 +40,8 @@ done
 
 step "The two-headed document/screen model (Models/documents-two-heads-256.yaml), last lines of its dump"
 tail -4 "$OUT/documents-two-heads-256.txt"
+
+step "The three document/screen variants, float32 and int8, per image from file to probabilities (kiln bench)"
+scripts/bench-documents.sh --kiln "$KILN" --out "$OUT/bench-documents" --limit 50 --runs 3 --photo-runs 100
 echo
 echo "Full dumps, JSON, .kiln and .tflite files are in $OUT/."
