@@ -83,12 +83,25 @@ let package = Package(
         /// Model-only latency of Kiln's runtime against the TFLite interpreter (see its header).
         .executableTarget(
             name: "RuntimeLatency",
-            dependencies: ["KilnRuntime", "KilnTFLite", "KilnONNX", "KilnModels", "KilnGraph", "KilnKernels", "KilnTensor"],
+            dependencies: [
+                "KilnRuntime", "KilnTFLite", "KilnONNX", "KilnModels", "KilnGraph", "KilnKernels", "KilnTensor", "KilnQuant",
+            ],
             path: "Benchmarks/RuntimeLatency", swiftSettings: optimizedFlags),
 
         .executableTarget(
             name: "TrainThroughputBench", dependencies: ["KilnTensor", "KilnGraph", "KilnModels", "KilnTrain"],
             path: "Benchmarks/TrainThroughput", swiftSettings: optimizedFlags),
+
+        /// Kernel micro-benchmarks: conv, GEMM and depthwise, float32 and int8, per ISA, beside
+        /// the reference kernels and OpenBLAS (see its header).
+        .executableTarget(
+            name: "kernel-bench", dependencies: ["KilnKernels", "KilnTensor", "COpenBLAS"], path: "Benchmarks/KernelBench",
+            swiftSettings: optimizedFlags),
+
+        /// libjpeg-turbo's speed options (TurboJPEG flags, YUV planes) at Kiln's DCT scale (see its header).
+        .executableTarget(
+            name: "jpeg-decode-bench", dependencies: ["KilnImage", "CKilnTurboJPEG"], path: "Benchmarks/JPEGDecode",
+            swiftSettings: optimizedFlags),
 
         .executableTarget(
             name: "tflite-read-bench", dependencies: ["KilnTFLiteSchema", "CKilnTFLiteSchema"],

@@ -31,6 +31,7 @@ service pays.
 """
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -40,6 +41,7 @@ from PIL import Image, ImageOps
 
 def make_photo(path, width=1024, height=768):
     """A photo-like scene: gradients, 40 discs and noise (sigma 6), baseline JPEG quality 90."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     img = np.stack([x / width * 200 + 30, y / height * 180 + 40, 120 + 60 * np.sin(x / 37) * np.cos(y / 53)], -1)

@@ -1,10 +1,11 @@
-// Model-only float32 latency: Kiln's runtime against the TFLite interpreter (ai_edge_litert) on
-// the same ShuffleNetV2 x0.5 `.tflite` files, and onnxruntime on the same graphs exported to
+// Model-only latency: Kiln's runtime against the TFLite interpreter (ai_edge_litert) on the same
+// ShuffleNetV2 x0.5 `.tflite` files, float32 and int8 (full-integer files from Kiln's exporter,
+// calibrated on random inputs: latency only), and onnxruntime on the float graphs exported to
 // ONNX, 1 and 2 threads, batch 1, in one run.
 //
 //   swift build -c release --product RuntimeLatency
 //   .build/release/RuntimeLatency [--iterations 300] [--rounds 3] [--python .venv/bin/python] [--json]
-//                                 [--out runs/runtime-latency] [--profile]
+//                                 [--out runs/runtime-latency] [--profile] [--only float|int8]
 //
 // What is timed, for every engine alike: one `invoke()` with the input already in place
 // (monotonic clock read before and after each call; no decode, no preprocessing, no softmax,
@@ -21,6 +22,7 @@ import KilnGraph
 import KilnKernels
 import KilnModels
 import KilnONNX
+import KilnQuant
 import KilnRuntime
 import KilnTFLite
 import KilnTensor
@@ -34,6 +36,8 @@ struct Options {
     var profile = false
     /// Where the `.tflite` files are written (each carries a self-test for `kiln verify`).
     var out = "runs/runtime-latency"
+    /// Only the float32 or only the int8 rows.
+    var only: String? = nil
 
     init(_ args: [String]) {
         var i = 1
@@ -50,6 +54,7 @@ struct Options {
             case "--out": out = value()
             case "--json": json = true
             case "--profile": profile = true
+            case "--only": only = value()
             default: fatalError("unknown argument \(args[i])")
             }
             i += 1
@@ -80,7 +85,7 @@ func timeKiln(_ path: String, threads: Int, iterations: Int) throws -> Stats {
     let model = try KilnModel(path: path)
     let interpreter = try Interpreter(model: model, threads: threads)
     var rng = SeededRandom(seed: 1)
-    for i in model.inputs { try interpreter.setInput(i.name, rng.uniformTensor(Shape(i.shape)).floats) }
+    for i in model.inputs { try interpreter.setInput(i.name, rng.uniformTensor(Shape(i.shape)).floats) }  // int8 inputs quantize
     for _ in 0..<30 { try interpreter.invoke() }
     var samples = [Double]()
     samples.reserveCapacity(iterations)
@@ -102,7 +107,8 @@ let tfliteScript = """
     it.allocate_tensors()
     rng = np.random.default_rng(1)
     for d in it.get_input_details():
-        it.set_tensor(d['index'], rng.uniform(-1, 1, d['shape']).astype(np.float32))
+        it.set_tensor(d['index'], rng.uniform(-1, 1, d['shape']).astype(np.float32) if d['dtype'] == np.float32
+                      else rng.integers(-128, 128, d['shape']).astype(d['dtype']))
     for _ in range(30): it.invoke()
     samples = []
     for _ in range(iterations):
@@ -154,12 +160,15 @@ func timePython(_ python: String, _ script: String, _ arguments: [String]) throw
 
 struct Row: Codable {
     var model: String
+    var precision: String
     var threads: Int
     var kiln: Stats
     var tflite: Stats
     var tfliteBuiltin: Stats
-    var onnxruntime: Stats
+    /// nil for int8 (the ONNX export is float).
+    var onnxruntime: Stats?
     var arenaBytes: Int
+    var fileBytes: Int
 }
 
 /// Kiln's per-operator times on one model: by operator kind, then the slowest operators.
@@ -185,38 +194,52 @@ func printProfile(_ path: String, label: String, iterations: Int) throws {
 
 let options = Options(CommandLine.arguments)
 try FileManager.default.createDirectory(atPath: options.out, withIntermediateDirectories: true)
-let models: [(String, String)] = [
-    ("ShuffleNetV2 x0.5, 1 head x 3 classes, 256", "document:3"),
-    ("ShuffleNetV2 x0.5, 2 heads x 2 classes, 256", "screen:2,not_document:2"),
+let models: [(String, String, Int)] = [
+    ("ShuffleNetV2 x0.5, 1 head x 3 classes, 256", "document:3", 256),
+    ("ShuffleNetV2 x0.5, 1 head x 3 classes, 320", "document:3", 320),
+    ("ShuffleNetV2 x0.5, 2 heads x 2 classes, 256", "screen:2,not_document:2", 256),
 ]
 var rows = [Row]()
-for (label, heads) in models {
-    let spec = ModelSpec(architecture: .shufflenetV2x0_5, heads: try Zoo.parseHeads(heads), inputHeight: 256, inputWidth: 256)
+for (label, heads, size) in models {
+    let spec = ModelSpec(architecture: .shufflenetV2x0_5, heads: try Zoo.parseHeads(heads), inputHeight: size, inputWidth: size)
     let graph = try Zoo.build(spec)
-    let path = "\(options.out)/\(heads.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "+")).tflite"
-    try FileIO.writeAtomically(try TFLiteSelfTest.export(graph).bytes, to: path)
-    let onnxPath = path.replacingOccurrences(of: ".tflite", with: ".onnx")
-    try FileIO.writeAtomically(ONNXCodec.encode(try ONNXExporter.export(graph)), to: onnxPath)
-    let arena = try KilnModel(path: path).arenaBytes
-    if options.profile {
-        try printProfile(path, label: label, iterations: options.iterations)
-        continue
-    }
-    for threads in [1, 2] {
-        var kiln: Stats? = nil, tfl: Stats? = nil, builtin: Stats? = nil, ort: Stats? = nil
-        for _ in 0..<options.rounds {
-            let k = try timeKiln(path, threads: threads, iterations: options.iterations)
-            let t = try timeTFLite(options.python, path, threads: threads, iterations: options.iterations, resolver: "default")
-            let b = try timeTFLite(options.python, path, threads: threads, iterations: options.iterations / 3, resolver: "builtin")
-            let o = try timeONNX(options.python, onnxPath, threads: threads, iterations: options.iterations)
-            if kiln == nil || k.median < kiln!.median { kiln = k }
-            if tfl == nil || t.median < tfl!.median { tfl = t }
-            if builtin == nil || b.median < builtin!.median { builtin = b }
-            if ort == nil || o.median < ort!.median { ort = o }
+    let stem = "\(options.out)/\(heads.replacingOccurrences(of: ":", with: "_").replacingOccurrences(of: ",", with: "+"))-\(size)"
+    for precision in ["float32", "int8"] where options.only == nil || options.only == (precision == "int8" ? "int8" : "float") {
+        let path = "\(stem)\(precision == "int8" ? "-int8" : "").tflite"
+        var onnxPath: String? = nil
+        if precision == "int8" {
+            // Random calibration: the ranges mean nothing, the operators and their cost are the real ones.
+            let (result, _) = try TFLiteExporter.exportInt8(graph, samples: RandomSamples(for: graph), count: 8)
+            try FileIO.writeAtomically(result.bytes, to: path)
+        } else {
+            try FileIO.writeAtomically(try TFLiteSelfTest.export(graph).bytes, to: path)
+            onnxPath = path.replacingOccurrences(of: ".tflite", with: ".onnx")
+            try FileIO.writeAtomically(ONNXCodec.encode(try ONNXExporter.export(graph)), to: onnxPath!)
         }
-        rows.append(Row(
-            model: label, threads: threads, kiln: kiln!, tflite: tfl!, tfliteBuiltin: builtin!, onnxruntime: ort!,
-            arenaBytes: arena))
+        let arena = try KilnModel(path: path).arenaBytes
+        let fileBytes = try FileIO.read(path).count
+        if options.profile {
+            try printProfile(path, label: "\(label) \(precision)", iterations: options.iterations)
+            continue
+        }
+        for threads in [1, 2] {
+            var kiln: Stats? = nil, tfl: Stats? = nil, builtin: Stats? = nil, ort: Stats? = nil
+            for _ in 0..<options.rounds {
+                let k = try timeKiln(path, threads: threads, iterations: options.iterations)
+                let t = try timeTFLite(options.python, path, threads: threads, iterations: options.iterations, resolver: "default")
+                let b = try timeTFLite(options.python, path, threads: threads, iterations: options.iterations / 3, resolver: "builtin")
+                if kiln == nil || k.median < kiln!.median { kiln = k }
+                if tfl == nil || t.median < tfl!.median { tfl = t }
+                if builtin == nil || b.median < builtin!.median { builtin = b }
+                if let onnxPath {
+                    let o = try timeONNX(options.python, onnxPath, threads: threads, iterations: options.iterations)
+                    if ort == nil || o.median < ort!.median { ort = o }
+                }
+            }
+            rows.append(Row(
+                model: label, precision: precision, threads: threads, kiln: kiln!, tflite: tfl!, tfliteBuiltin: builtin!,
+                onnxruntime: ort, arenaBytes: arena, fileBytes: fileBytes))
+        }
     }
 }
 
@@ -227,20 +250,20 @@ if options.profile {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     print(String(decoding: try encoder.encode(rows), as: UTF8.self))
 } else {
-    print("Model-only float32 latency, batch 1, median of \(options.iterations) invokes (best of \(options.rounds) rounds), ms")
-    print("Kiln ISA: \(KernelISA.best)")
+    print("Model-only latency, batch 1, median of \(options.iterations) invokes (best of \(options.rounds) rounds), ms")
+    print("Kiln ISA: \(KernelISA.best) (int8 kernels: \(Accelerated.int8Path(KernelISA.best)))")
     print("")
     print(
-        "| model | threads | Kiln | TFLite (XNNPACK) | TFLite (builtin) | onnxruntime | TFLite/Kiln | builtin/Kiln | "
-            + "onnxruntime/Kiln | Kiln p90 | TFLite p90 | Kiln arena |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        "| model | precision | threads | Kiln | TFLite (XNNPACK) | TFLite (builtin) | onnxruntime | TFLite/Kiln | builtin/Kiln | "
+            + "onnxruntime/Kiln | Kiln p90 | TFLite p90 | Kiln arena | file |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     func ms(_ v: Double) -> String { String(format: "%.3f", v) }
     func ratio(_ v: Double) -> String { String(format: "%.2fx", v) }
     for r in rows {
         print(
-            "| \(r.model) | \(r.threads) | \(ms(r.kiln.median)) | \(ms(r.tflite.median)) | \(ms(r.tfliteBuiltin.median)) | "
-                + "\(ms(r.onnxruntime.median)) | \(ratio(r.tflite.median / r.kiln.median)) | "
-                + "\(ratio(r.tfliteBuiltin.median / r.kiln.median)) | \(ratio(r.onnxruntime.median / r.kiln.median)) | "
-                + "\(ms(r.kiln.p90)) | \(ms(r.tflite.p90)) | \(r.arenaBytes) |")
+            "| \(r.model) | \(r.precision) | \(r.threads) | \(ms(r.kiln.median)) | \(ms(r.tflite.median)) | \(ms(r.tfliteBuiltin.median)) | "
+                + "\(r.onnxruntime.map { ms($0.median) } ?? "—") | \(ratio(r.tflite.median / r.kiln.median)) | "
+                + "\(ratio(r.tfliteBuiltin.median / r.kiln.median)) | \(r.onnxruntime.map { ratio($0.median / r.kiln.median) } ?? "—") | "
+                + "\(ms(r.kiln.p90)) | \(ms(r.tflite.p90)) | \(r.arenaBytes) | \(r.fileBytes) |")
     }
 }

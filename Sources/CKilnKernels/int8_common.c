@@ -39,7 +39,7 @@ static int has_dotprod(void) {
 #endif
 }
 
-kiln_i8_path kiln_i8_path_for(kiln_isa isa) {
+static kiln_i8_path detect_path(kiln_isa isa) {
     if (!kiln_isa_supported(isa)) return KILN_I8_PORTABLE;
     switch (isa) {
 #if defined(__x86_64__)
@@ -55,6 +55,20 @@ kiln_i8_path kiln_i8_path_for(kiln_isa isa) {
     default:
         return KILN_I8_PORTABLE;
     }
+}
+
+kiln_i8_path kiln_i8_path_for(kiln_isa isa) {
+    // Detection (cpuid, which a virtual machine may trap) runs once per instruction set; racing
+    // first calls store the same value.
+    static volatile int cached[4] = {-1, -1, -1, -1};
+    unsigned i = (unsigned)isa;
+    if (i >= 4) return KILN_I8_PORTABLE;
+    int v = cached[i];
+    if (v < 0) {
+        v = (int)detect_path(isa);
+        cached[i] = v;
+    }
+    return (kiln_i8_path)v;
 }
 
 #if defined(__x86_64__)
@@ -109,7 +123,7 @@ void kiln_lookup_i8(kiln_isa isa, const int8_t *table, const int8_t *x, int8_t *
 static size_t groups4(size_t in_c) { return (in_c + 3) / 4; }
 
 static size_t conv_panel_bytes(size_t taps, size_t in_c) {
-    return 5 * KILN_I8_PANEL * sizeof(int32_t) + taps * groups4(in_c) * KILN_I8_PANEL * 4;
+    return KILN_I8_ROWS * KILN_I8_PANEL * sizeof(int32_t) + taps * groups4(in_c) * KILN_I8_PANEL * 4;
 }
 
 size_t kiln_conv_i8_packed_bytes(size_t out_c, size_t taps, size_t in_c) {
@@ -117,8 +131,9 @@ size_t kiln_conv_i8_packed_bytes(size_t out_c, size_t taps, size_t in_c) {
     return kiln_i8_pad_bytes(in_c) + panels * conv_panel_bytes(taps, in_c);
 }
 
-/// Writes the five requantization rows of `count` channels (padded to `stride`) from channel
-/// `first`: bias minus `correction[c]`, multiplier, left shift, right shift, tie mode.
+/// Writes the requantization rows of `count` channels (padded to `stride`) from channel `first`:
+/// bias minus `correction[c]`, multiplier, left shift, right shift, tie mode, right shift - 1,
+/// and the per-block "simple" flag (see kiln_i8_rows).
 static void write_rows(
     int32_t *rows, size_t stride, size_t first, size_t count, size_t total, const int32_t *bias, const int64_t *correction,
     const int32_t *multiplier, const int32_t *shift, size_t round_up_channels) {
@@ -141,6 +156,14 @@ static void write_rows(
         rows[2 * stride + j] = l;
         rows[3 * stride + j] = r;
         rows[4 * stride + j] = away;
+        rows[5 * stride + j] = r == 0 ? 32 : r - 1;
+    }
+    for (size_t j0 = 0; j0 < count; j0 += KILN_I8_PANEL) {
+        int simple = 1;
+        for (size_t j = j0; j < j0 + KILN_I8_PANEL && j < count; j++) {
+            if (rows[2 * stride + j] != 0 || rows[4 * stride + j] != 0) simple = 0;
+        }
+        for (size_t j = j0; j < j0 + KILN_I8_PANEL && j < count; j++) rows[6 * stride + j] = simple;
     }
 }
 
@@ -166,7 +189,7 @@ void kiln_pack_conv_i8(
         }
         write_rows((int32_t *)panel, KILN_I8_PANEL, q * KILN_I8_PANEL, KILN_I8_PANEL, out_c, bias, correction, multiplier,
                    shift, round_up_channels);
-        int8_t *w = (int8_t *)(panel + 5 * KILN_I8_PANEL * sizeof(int32_t));
+        int8_t *w = (int8_t *)(panel + KILN_I8_ROWS * KILN_I8_PANEL * sizeof(int32_t));
         for (size_t t = 0; t < taps; t++) {
             for (size_t g = 0; g < g4; g++) {
                 for (size_t j = 0; j < KILN_I8_PANEL; j++) {
@@ -183,7 +206,7 @@ void kiln_pack_conv_i8(
 
 size_t kiln_depthwise_i8_packed_bytes(size_t channels, size_t taps) {
     size_t cr = (channels + KILN_I8_PANEL - 1) / KILN_I8_PANEL * KILN_I8_PANEL;
-    return kiln_i8_pad_bytes(channels) + (5 + taps) * cr * sizeof(int32_t);
+    return kiln_i8_pad_bytes(channels) + (KILN_I8_ROWS + taps) * cr * sizeof(int32_t);
 }
 
 void kiln_pack_depthwise_i8(
@@ -206,7 +229,7 @@ void kiln_pack_depthwise_i8(
     }
     write_rows(rows, cr, 0, cr, c, bias, correction, multiplier, shift, round_up_channels);
     free(correction);
-    int32_t *w = rows + 5 * cr;
+    int32_t *w = rows + KILN_I8_ROWS * cr;
     for (size_t t = 0; t < taps; t++) {
         for (size_t ch = 0; ch < cr; ch++) {
             int32_t v = ch < c ? weights[t * c + ch] : 0;
@@ -253,7 +276,12 @@ void kiln_mul_i8(const kiln_mul_i8_params *p, const int8_t *a, size_t a_step, co
     }
 }
 
-void kiln_quantize_f32_i8(const float *x, int8_t *y, size_t n, float scale, int32_t zero_point) {
+void kiln_quantize_f32_i8(kiln_isa isa, const float *x, int8_t *y, size_t n, float scale, int32_t zero_point) {
+    DISPATCH(kiln_i8_path_for(isa), kiln_quantize_f32_i8, x, y, n, scale, zero_point)
+}
+
+void kiln_quantize_f32_i8_scalar(const float *x, int8_t *y, size_t n, float scale, int32_t zero_point);
+void kiln_quantize_f32_i8_scalar(const float *x, int8_t *y, size_t n, float scale, int32_t zero_point) {
     for (size_t i = 0; i < n; i++) {
         float v = x[i] / scale;
         if (v != v) {

@@ -37,10 +37,16 @@ static inline int32_t kiln_requant(int32_t x, int32_t multiplier, int32_t shift,
 
 static inline int32_t kiln_clamp_i32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-/// The per-panel requantization rows of packed weights: bias (with the zero-point
-/// correction), multiplier, left shift, right shift, and -1 where ties round away from zero.
+/// Rows of requantization parameters before the packed weights of every panel (conv) or of all
+/// channels (depthwise).
+#define KILN_I8_ROWS 7
+
+/// The requantization rows of packed weights: bias (with the zero-point correction),
+/// multiplier, left shift, right shift, -1 where ties round away from zero, the right shift
+/// minus one (32 for no shift: a logical shift by it gives 0), and 1 in every lane of a block of
+/// 16 channels that needs neither left shifts nor ties away from zero (the cheap epilogue).
 typedef struct {
-    const int32_t *bias, *multiplier, *left, *right, *away;
+    const int32_t *bias, *multiplier, *left, *right, *away, *rm1, *simple;
 } kiln_i8_rows;
 
 #define KILN_I8_DECLARE(suffix)                                                                                          \
@@ -55,7 +61,8 @@ typedef struct {
     void kiln_requantize_i32_i8_##suffix(const int32_t *x, size_t n, const int32_t *multiplier, const int32_t *shift,    \
                                          const int32_t *round_up, int32_t zero_point, int32_t min, int32_t max,          \
                                          int8_t *y);                                                                     \
-    void kiln_lookup_i8_##suffix(const int8_t *table, const int8_t *x, int8_t *y, size_t n);
+    void kiln_lookup_i8_##suffix(const int8_t *table, const int8_t *x, int8_t *y, size_t n);                            \
+    void kiln_quantize_f32_i8_##suffix(const float *x, int8_t *y, size_t n, float scale, int32_t zero_point);
 
 KILN_I8_DECLARE(portable)
 #if defined(__x86_64__)

@@ -44,7 +44,7 @@ ALWAYS_INLINE int32_t load4(const int8_t *p) { return *(const unaligned_i32 *)p;
 
 ALWAYS_INLINE kiln_i8_rows rows_at(const uint8_t *panel, size_t stride) {
     const int32_t *r = (const int32_t *)panel;
-    kiln_i8_rows rows = {r, r + stride, r + 2 * stride, r + 3 * stride, r + 4 * stride};
+    kiln_i8_rows rows = {r, r + stride, r + 2 * stride, r + 3 * stride, r + 4 * stride, r + 5 * stride, r + 6 * stride};
     return rows;
 }
 
@@ -59,45 +59,99 @@ ALWAYS_INLINE int8_t requant_one(int32_t acc, kiln_i8_rows rows, size_t j, int32
 // MARK: - Vector epilogues
 
 #if I8_PATH == 3
-/// 16 lanes: clamp(rounding_shift(srdhm(acc << l, m), r) + zo), narrowed and stored (`count` lanes).
-ALWAYS_INLINE void store16(int8_t *y, __m512i acc, const int32_t *m, const int32_t *l, const int32_t *r, const int32_t *away,
-                           int32_t zo, int32_t lo, int32_t hi, int count) {
-    __m512i x = _mm512_sllv_epi32(acc, _mm512_loadu_si512(l));
-    __m512i mv = _mm512_loadu_si512(m);
+/// The requantization parameters of 16 channels, in registers.
+typedef struct {
+    __m512i m, l, r, rm1, away, zo, lo, hi;
+} rq16;
+
+ALWAYS_INLINE rq16 load_rq16(kiln_i8_rows rows, size_t j, int32_t zo, int32_t lo, int32_t hi) {
+    rq16 q;
+    q.m = _mm512_loadu_si512(rows.multiplier + j);
+    q.l = _mm512_loadu_si512(rows.left + j);
+    q.r = _mm512_loadu_si512(rows.right + j);
+    q.rm1 = _mm512_loadu_si512(rows.rm1 + j);
+    q.away = _mm512_loadu_si512(rows.away + j);
+    q.zo = _mm512_set1_epi32(zo);
+    q.lo = _mm512_set1_epi32(lo);
+    q.hi = _mm512_set1_epi32(hi);
+    return q;
+}
+
+/// round(x * m / 2^31), ties up, per lane (m >= 0, so the INT32_MIN case cannot occur).
+ALWAYS_INLINE __m512i srdhm16(__m512i x, __m512i m) {
     const __m512i nudge = _mm512_set1_epi64(1ll << 30);
-    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, mv), nudge);
-    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mv, 32)), nudge);
-    __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
-    __m512i rv = _mm512_loadu_si512(r);
-    __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), rv), _mm512_set1_epi32(1));
-    __m512i rem = _mm512_and_si512(h, mask);
-    __m512i threshold = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1),
-                                         _mm512_and_si512(_mm512_srai_epi32(h, 31), _mm512_loadu_si512(away)));
-    __m512i v = _mm512_srav_epi32(h, rv);
-    v = _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(rem, threshold), v, _mm512_set1_epi32(1));
-    v = _mm512_add_epi32(v, _mm512_set1_epi32(zo));
-    v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
-    _mm512_mask_cvtsepi32_storeu_epi8(y, (__mmask16)(count >= 16 ? 0xFFFF : ((1u << count) - 1)), v);
+    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, m), nudge);
+    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), nudge);
+    return _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+}
+
+/// clamp(rounding_shift(srdhm(acc << l, m), r) + zo). `simple`: no left shifts and every tie
+/// upward, so the shift is (h >> r) + bit r-1 of h.
+ALWAYS_INLINE __m512i requant16(__m512i acc, const rq16 *q, const int simple) {
+    __m512i v;
+    if (simple) {
+        __m512i h = srdhm16(acc, q->m);
+        v = _mm512_add_epi32(_mm512_srav_epi32(h, q->r), _mm512_and_si512(_mm512_srlv_epi32(h, q->rm1), _mm512_set1_epi32(1)));
+    } else {
+        __m512i h = srdhm16(_mm512_sllv_epi32(acc, q->l), q->m);
+        __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), q->r), _mm512_set1_epi32(1));
+        __m512i rem = _mm512_and_si512(h, mask);
+        __m512i threshold = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_and_si512(_mm512_srai_epi32(h, 31), q->away));
+        v = _mm512_srav_epi32(h, q->r);
+        v = _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(rem, threshold), v, _mm512_set1_epi32(1));
+    }
+    v = _mm512_add_epi32(v, q->zo);
+    return _mm512_min_epi32(_mm512_max_epi32(v, q->lo), q->hi);
+}
+
+ALWAYS_INLINE void store16(int8_t *y, __m512i v, int count) {
+    if (count >= 16) {
+        _mm_storeu_si128((__m128i *)y, _mm512_cvtepi32_epi8(v));
+    } else {
+        _mm512_mask_cvtepi32_storeu_epi8(y, (__mmask16)((1u << count) - 1), v);
+    }
 }
 #elif I8_PATH == 2
-/// 8 lanes of the same epilogue.
-ALWAYS_INLINE __m256i requant8(__m256i acc, const int32_t *m, const int32_t *l, const int32_t *r, const int32_t *away,
-                               int32_t zo, int32_t lo, int32_t hi) {
-    __m256i x = _mm256_sllv_epi32(acc, _mm256_loadu_si256((const __m256i *)l));
-    __m256i mv = _mm256_loadu_si256((const __m256i *)m);
+typedef struct {
+    __m256i m, l, r, rm1, away, zo, lo, hi;
+} rq8;
+
+ALWAYS_INLINE rq8 load_rq8(kiln_i8_rows rows, size_t j, int32_t zo, int32_t lo, int32_t hi) {
+    rq8 q;
+    q.m = _mm256_loadu_si256((const __m256i *)(rows.multiplier + j));
+    q.l = _mm256_loadu_si256((const __m256i *)(rows.left + j));
+    q.r = _mm256_loadu_si256((const __m256i *)(rows.right + j));
+    q.rm1 = _mm256_loadu_si256((const __m256i *)(rows.rm1 + j));
+    q.away = _mm256_loadu_si256((const __m256i *)(rows.away + j));
+    q.zo = _mm256_set1_epi32(zo);
+    q.lo = _mm256_set1_epi32(lo);
+    q.hi = _mm256_set1_epi32(hi);
+    return q;
+}
+
+ALWAYS_INLINE __m256i srdhm8(__m256i x, __m256i m) {
     const __m256i nudge = _mm256_set1_epi64x(1ll << 30);
-    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, mv), nudge);
-    __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mv, 32)), nudge);
-    __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
-    __m256i rv = _mm256_loadu_si256((const __m256i *)r);
-    __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), rv), _mm256_set1_epi32(1));
-    __m256i rem = _mm256_and_si256(h, mask);
-    __m256i threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1),
-                                         _mm256_and_si256(_mm256_srai_epi32(h, 31), _mm256_loadu_si256((const __m256i *)away)));
-    __m256i v = _mm256_srav_epi32(h, rv);
-    v = _mm256_sub_epi32(v, _mm256_cmpgt_epi32(rem, threshold));
-    v = _mm256_add_epi32(v, _mm256_set1_epi32(zo));
-    return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
+    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), nudge);
+    __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), nudge);
+    return _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+}
+
+/// 8 lanes of the requantization (see requant16).
+ALWAYS_INLINE __m256i requant8(__m256i acc, const rq8 *q, const int simple) {
+    __m256i v;
+    if (simple) {
+        __m256i h = srdhm8(acc, q->m);
+        v = _mm256_add_epi32(_mm256_srav_epi32(h, q->r), _mm256_and_si256(_mm256_srlv_epi32(h, q->rm1), _mm256_set1_epi32(1)));
+    } else {
+        __m256i h = srdhm8(_mm256_sllv_epi32(acc, q->l), q->m);
+        __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), q->r), _mm256_set1_epi32(1));
+        __m256i rem = _mm256_and_si256(h, mask);
+        __m256i threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_and_si256(_mm256_srai_epi32(h, 31), q->away));
+        v = _mm256_srav_epi32(h, q->r);
+        v = _mm256_sub_epi32(v, _mm256_cmpgt_epi32(rem, threshold));
+    }
+    v = _mm256_add_epi32(v, q->zo);
+    return _mm256_min_epi32(_mm256_max_epi32(v, q->lo), q->hi);
 }
 
 /// Narrows 8 clamped int32 lanes to bytes and stores `count` of them.
@@ -131,13 +185,15 @@ ALWAYS_INLINE int32x4_t requant4(int32x4_t acc, const int32_t *m, const int32_t 
 }
 #endif
 
+
 void FN(kiln_requantize_i32_i8)(
     const int32_t *x, size_t n, const int32_t *multiplier, const int32_t *shift, const int32_t *round_up,
     int32_t zero_point, int32_t min, int32_t max, int8_t *y) {
-    // Per-element rows as the packed panels hold them.
-    int32_t m[16], l[16], r[16], away[16], acc[16];
+    // Per-element rows as the packed panels hold them, 16 at a time.
+    int32_t m[16], l[16], r[16], away[16], rm1[16], simple[16], acc[16];
     for (size_t i0 = 0; i0 < n; i0 += 16) {
         size_t count = n - i0 < 16 ? n - i0 : 16;
+        int all_simple = 1;
         for (size_t j = 0; j < 16; j++) {
             size_t i = i0 + (j < count ? j : 0);
             int32_t s = shift[i];
@@ -146,13 +202,21 @@ void FN(kiln_requantize_i32_i8)(
             l[j] = s > 0 ? (s > 32 ? 32 : s) : 0;
             r[j] = s > 0 ? 0 : (-s > 31 ? 31 : -s);
             away[j] = round_up[i] ? 0 : -1;
+            rm1[j] = r[j] == 0 ? 32 : r[j] - 1;
+            if (l[j] != 0 || away[j] != 0) all_simple = 0;
         }
+        for (size_t j = 0; j < 16; j++) simple[j] = all_simple;
+        kiln_i8_rows rows = {acc, m, l, r, away, rm1, simple};
+        (void)rows;
 #if I8_PATH == 3
-        store16(y + i0, _mm512_loadu_si512(acc), m, l, r, away, zero_point, min, max, (int)count);
+        rq16 q = load_rq16(rows, 0, zero_point, min, max);
+        __m512i v = all_simple ? requant16(_mm512_loadu_si512(acc), &q, 1) : requant16(_mm512_loadu_si512(acc), &q, 0);
+        store16(y + i0, v, (int)count);
 #elif I8_PATH == 2
         for (size_t h = 0; h < count; h += 8) {
-            __m256i v = requant8(_mm256_loadu_si256((const __m256i *)(acc + h)), m + h, l + h, r + h, away + h, zero_point, min, max);
-            store8(y + i0 + h, v, (int)(count - h));
+            rq8 q = load_rq8(rows, h, zero_point, min, max);
+            __m256i a = _mm256_loadu_si256((const __m256i *)(acc + h));
+            store8(y + i0 + h, all_simple ? requant8(a, &q, 1) : requant8(a, &q, 0), (int)(count - h));
         }
 #elif I8_PATH == 4
         for (size_t h = 0; h < count; h += 4) {
@@ -162,7 +226,6 @@ void FN(kiln_requantize_i32_i8)(
             for (size_t j = 0; j < 4 && h + j < count; j++) y[i0 + h + j] = (int8_t)out[j];
         }
 #else
-        kiln_i8_rows rows = {acc, m, l, r, away};
         for (size_t j = 0; j < count; j++) y[i0 + j] = requant_one(acc[j], rows, j, zero_point, min, max);
 #endif
     }
@@ -209,38 +272,64 @@ __attribute__((noinline)) static void FN(tap_pointers)(
     }
 }
 
-/// One tile: TILE_MR pixels (rows past `mr` repeat the last and are not stored) x one panel of
-/// 16 output channels (`valid` of them stored).
-ALWAYS_INLINE void FN(conv_tile)(
-    size_t mr, size_t taps, size_t g4, const int8_t *const *a, const uint8_t *panel, int8_t *c, size_t ldc, size_t valid,
-    int32_t zo, int32_t lo, int32_t hi) {
-    kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
-    const int8_t *w = (const int8_t *)(panel + 5 * KILN_I8_PANEL * sizeof(int32_t));
+#define PANEL_HEADER (KILN_I8_ROWS * KILN_I8_PANEL * sizeof(int32_t))
+
 #if I8_PATH == 3
-    __m512i acc[TILE_MR];
-    __m512i bias = _mm512_loadu_si512(rows.bias);
+/// One tile: TILE_MR pixels (rows past `mr` repeat the last and are not stored) x np panels of 16
+/// output channels (`valid` of them stored); vpdpbusd on x ^ 0x80 and the packed weights.
+ALWAYS_INLINE void FN(conv_tile)(
+    const int np, const int simple0, const int simple1, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
+    kiln_i8_rows rows0 = rows_at(panel, KILN_I8_PANEL), rows1 = rows_at(panel + panel_bytes, KILN_I8_PANEL);
+    __m512i acc0[TILE_MR], acc1[TILE_MR];
+    __m512i b0 = _mm512_loadu_si512(rows0.bias), b1 = np > 1 ? _mm512_loadu_si512(rows1.bias) : b0;
 #pragma unroll
-    for (int r = 0; r < TILE_MR; r++) acc[r] = bias;
+    for (int r = 0; r < TILE_MR; r++) {
+        acc0[r] = b0;
+        acc1[r] = b1;
+    }
     const __m512i flip = _mm512_set1_epi32((int32_t)0x80808080);
+    const int8_t *w0 = (const int8_t *)(panel + PANEL_HEADER), *w1 = w0 + panel_bytes;
     for (size_t t = 0; t < taps; t++) {
         const int8_t *ar[TILE_MR];
 #pragma unroll
         for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
         for (size_t g = 0; g < g4; g++) {
-            __m512i wv = _mm512_loadu_si512(w);
+            __m512i wv0 = _mm512_loadu_si512(w0);
+            __m512i wv1 = np > 1 ? _mm512_loadu_si512(w1) : wv0;
 #pragma unroll
             for (int r = 0; r < TILE_MR; r++) {
                 __m512i xb = _mm512_xor_si512(_mm512_set1_epi32(load4(ar[r] + 4 * g)), flip);
-                acc[r] = _mm512_dpbusd_epi32(acc[r], xb, wv);
+                acc0[r] = _mm512_dpbusd_epi32(acc0[r], xb, wv0);
+                if (np > 1) acc1[r] = _mm512_dpbusd_epi32(acc1[r], xb, wv1);
             }
-            w += 64;
+            w0 += 64;
+            w1 += 64;
         }
     }
+    rq16 q0 = load_rq16(rows0, 0, zo, lo, hi);
+    int valid0 = valid >= 16 ? 16 : (int)valid;
+#pragma unroll
     for (int r = 0; r < TILE_MR; r++) {
-        if ((size_t)r >= mr) break;
-        store16(c + r * ldc, acc[r], rows.multiplier, rows.left, rows.right, rows.away, zo, lo, hi, (int)valid);
+        if ((size_t)r < mr) store16(c + r * ldc, requant16(acc0[r], &q0, simple0), valid0);
     }
+    if (np > 1) {
+        rq16 q1 = load_rq16(rows1, 0, zo, lo, hi);
+        int valid1 = (int)valid - 16;
+#pragma unroll
+        for (int r = 0; r < TILE_MR; r++) {
+            if ((size_t)r < mr) store16(c + r * ldc + 16, requant16(acc1[r], &q1, simple1), valid1);
+        }
+    }
+}
 #elif I8_PATH == 2
+/// One tile of TILE_MR pixels x one panel (two 8-lane halves): vpmaddubsw on |x| and w * sign(x).
+ALWAYS_INLINE void FN(conv_tile)(
+    const int np, const int simple0, const int simple1, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
+    (void)np, (void)simple1, (void)panel_bytes;
+    kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER);
     __m256i acc[TILE_MR][2];
     __m256i b0 = _mm256_loadu_si256((const __m256i *)rows.bias), b1 = _mm256_loadu_si256((const __m256i *)(rows.bias + 8));
 #pragma unroll
@@ -254,29 +343,33 @@ ALWAYS_INLINE void FN(conv_tile)(
 #pragma unroll
         for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
         for (size_t g = 0; g < g4; g++) {
-            __m256i w0 = _mm256_loadu_si256((const __m256i *)w), w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
+            __m256i wv0 = _mm256_loadu_si256((const __m256i *)w), wv1 = _mm256_loadu_si256((const __m256i *)(w + 32));
 #pragma unroll
             for (int r = 0; r < TILE_MR; r++) {
                 __m256i xb = _mm256_set1_epi32(load4(ar[r] + 4 * g));
                 __m256i ax = _mm256_abs_epi8(xb);
-                __m256i p0 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, xb));
-                __m256i p1 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, xb));
+                __m256i p0 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wv0, xb));
+                __m256i p1 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wv1, xb));
                 acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(p0, ones));
                 acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(p1, ones));
             }
             w += 64;
         }
     }
+    rq8 q0 = load_rq8(rows, 0, zo, lo, hi), q1 = load_rq8(rows, 8, zo, lo, hi);
     for (int r = 0; r < TILE_MR; r++) {
         if ((size_t)r >= mr) break;
-        __m256i v0 = requant8(acc[r][0], rows.multiplier, rows.left, rows.right, rows.away, zo, lo, hi);
-        store8(c + r * ldc, v0, (int)valid);
-        if (valid > 8) {
-            __m256i v1 = requant8(acc[r][1], rows.multiplier + 8, rows.left + 8, rows.right + 8, rows.away + 8, zo, lo, hi);
-            store8(c + r * ldc + 8, v1, (int)valid - 8);
-        }
+        store8(c + r * ldc, requant8(acc[r][0], &q0, simple0), (int)valid);
+        if (valid > 8) store8(c + r * ldc + 8, requant8(acc[r][1], &q1, simple0), (int)valid - 8);
     }
+}
 #elif I8_PATH == 4
+ALWAYS_INLINE void FN(conv_tile)(
+    const int np, const int simple0, const int simple1, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
+    (void)np, (void)simple0, (void)simple1, (void)panel_bytes;
+    kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER);
     int32x4_t acc[TILE_MR][4];
 #pragma unroll
     for (int r = 0; r < TILE_MR; r++) {
@@ -310,7 +403,14 @@ ALWAYS_INLINE void FN(conv_tile)(
         }
         for (size_t j = 0; j < valid && j < 16; j++) c[r * ldc + j] = (int8_t)out[j];
     }
+}
 #else
+ALWAYS_INLINE void FN(conv_tile)(
+    const int np, const int simple0, const int simple1, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
+    (void)np, (void)simple0, (void)simple1, (void)panel_bytes;
+    kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER);
     int32_t acc[TILE_MR][KILN_I8_PANEL];
     for (int r = 0; r < TILE_MR; r++) {
         for (int j = 0; j < KILN_I8_PANEL; j++) acc[r][j] = rows.bias[j];
@@ -332,50 +432,107 @@ ALWAYS_INLINE void FN(conv_tile)(
         if ((size_t)r >= mr) break;
         for (size_t j = 0; j < valid && j < KILN_I8_PANEL; j++) c[r * ldc + j] = requant_one(acc[r][j], rows, j, zo, lo, hi);
     }
-#endif
 }
+#endif
+
+#if I8_PATH == 3
+#define TILE_NP 2
+#else
+#define TILE_NP 1
+#endif
 
 void FN(kiln_conv_i8)(
     const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output, size_t pixel_begin,
     size_t pixel_end, size_t panel_begin, size_t panel_end) {
     const size_t taps = p->kernel_h * p->kernel_w, g4 = (p->in_c + 3) / 4;
-    const size_t panel_bytes = 5 * KILN_I8_PANEL * sizeof(int32_t) + taps * g4 * KILN_I8_PANEL * 4;
+    const size_t panel_bytes = PANEL_HEADER + taps * g4 * KILN_I8_PANEL * 4;
     const int8_t *pad = (const int8_t *)packed;
     const uint8_t *panels = packed + kiln_i8_pad_bytes(p->in_c);
+    const int32_t zo = p->output_zero_point, lo = p->output_min, hi = p->output_max;
+    // A 1x1, stride-1, unpadded conv reads pixel p for output pixel p: no pointer tables.
+    const int pointwise = taps == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
+                          p->in_w == p->out_w && p->in_h == p->out_h;
     const int8_t *a[KILN_MAX_TAPS * TILE_MR];
     for (size_t p0 = pixel_begin; p0 < pixel_end; p0 += TILE_MR) {
         size_t mr = pixel_end - p0 < TILE_MR ? pixel_end - p0 : TILE_MR;
-        FN(tap_pointers)(p, input, pad, p0 / p->out_w, p0 % p->out_w, mr, a);
+        if (pointwise) {
+            for (size_t r = 0; r < TILE_MR; r++) a[r] = input + (p0 + (r < mr ? r : mr - 1)) * p->in_pixel_stride;
+        } else {
+            FN(tap_pointers)(p, input, pad, p0 / p->out_w, p0 % p->out_w, mr, a);
+        }
         int8_t *c = output + p0 * p->out_pixel_stride;
-        for (size_t q = panel_begin; q < panel_end; q++) {
+        for (size_t q = panel_begin; q < panel_end; q += TILE_NP) {
             size_t first = q * KILN_I8_PANEL;
-            size_t valid = p->out_c - first < KILN_I8_PANEL ? p->out_c - first : KILN_I8_PANEL;
-            FN(conv_tile)(mr, taps, g4, a, panels + q * panel_bytes, c + first, p->out_pixel_stride, valid,
-                          p->output_zero_point, p->output_min, p->output_max);
+            size_t valid = p->out_c - first;
+            const uint8_t *panel = panels + q * panel_bytes;
+            int simple0 = rows_at(panel, KILN_I8_PANEL).simple[0];
+            if (TILE_NP > 1 && q + 1 < panel_end) {
+                if (valid > 2 * KILN_I8_PANEL) valid = 2 * KILN_I8_PANEL;
+                int simple1 = rows_at(panel + panel_bytes, KILN_I8_PANEL).simple[0];
+                if (simple0 && simple1) {
+                    FN(conv_tile)(2, 1, 1, mr, taps, g4, a, panel, panel_bytes, c + first, p->out_pixel_stride, valid, zo, lo, hi);
+                } else {
+                    FN(conv_tile)(2, 0, 0, mr, taps, g4, a, panel, panel_bytes, c + first, p->out_pixel_stride, valid, zo, lo, hi);
+                }
+            } else {
+                if (valid > KILN_I8_PANEL) valid = KILN_I8_PANEL;
+                if (TILE_NP > 1) q -= TILE_NP - 1;  // step by one panel
+                if (simple0) {
+                    FN(conv_tile)(1, 1, 1, mr, taps, g4, a, panel, panel_bytes, c + first, p->out_pixel_stride, valid, zo, lo, hi);
+                } else {
+                    FN(conv_tile)(1, 0, 0, mr, taps, g4, a, panel, panel_bytes, c + first, p->out_pixel_stride, valid, zo, lo, hi);
+                }
+            }
         }
     }
 }
 
 // MARK: - Depthwise convolution
 
+/// The channels [ch, ch + width) of one output pixel whose taps are at `tp`.
+#if I8_PATH == 3
+ALWAYS_INLINE void FN(dw_block)(
+    const int simple, const int8_t *const *tp, size_t taps, size_t ch, int count, const int32_t *weights, size_t cr,
+    const rq16 *q, __m512i bias, int8_t *y) {
+    __mmask16 k = (__mmask16)(count >= 16 ? 0xFFFF : ((1u << count) - 1));
+    __m512i acc = bias;
+    for (size_t t = 0; t < taps; t++) {
+        __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, tp[t] + ch));
+        acc = _mm512_dpwssd_epi32(acc, x, _mm512_loadu_si512(weights + t * cr + ch));
+    }
+    store16(y + ch, requant16(acc, q, simple), count);
+}
+#endif
+
 void FN(kiln_depthwise_i8)(
     const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output, size_t row_begin,
     size_t row_end) {
-    const size_t c = p->in_c, taps = p->kernel_h * p->kernel_w;
+    const size_t c = p->in_c, taps = p->kernel_h * p->kernel_w, kh = p->kernel_h, kw = p->kernel_w;
     const size_t cr = (c + KILN_I8_PANEL - 1) / KILN_I8_PANEL * KILN_I8_PANEL;
     const int8_t *pad = (const int8_t *)packed;
     kiln_i8_rows rows = rows_at(packed + kiln_i8_pad_bytes(c), cr);
-    const int32_t *weights = rows.away + cr;
+    const int32_t *weights = rows.bias + KILN_I8_ROWS * cr;
     const int32_t zo = p->output_zero_point, lo = p->output_min, hi = p->output_max;
+    const long stride = (long)p->in_pixel_stride, in_w = (long)p->in_w, in_h = (long)p->in_h;
+    const long sw = (long)p->stride_w, dw = (long)p->dilation_w, pl = (long)p->pad_left;
+    // Output columns whose whole window row lies inside the input.
+    long xa = (pl + sw - 1) / sw, xb = (long)p->out_w;
+    while (xb > xa && (xb - 1) * sw - pl + (long)(kw - 1) * dw >= in_w) xb--;
+    if (xa > xb) xa = xb;
     const int8_t *tp[KILN_MAX_TAPS];
+    const int8_t *rowp[KILN_MAX_TAPS];
     for (size_t oy = row_begin; oy < row_end; oy++) {
+        for (size_t ky = 0; ky < kh; ky++) {
+            long iy = (long)(oy * p->stride_h) + (long)(ky * p->dilation_h) - (long)p->pad_top;
+            rowp[ky] = iy >= 0 && iy < in_h ? input + iy * in_w * stride : NULL;
+        }
         for (size_t ox = 0; ox < p->out_w; ox++) {
-            for (size_t ky = 0; ky < p->kernel_h; ky++) {
-                long iy = (long)(oy * p->stride_h) + (long)(ky * p->dilation_h) - (long)p->pad_top;
-                for (size_t kx = 0; kx < p->kernel_w; kx++) {
-                    long ix = (long)(ox * p->stride_w) + (long)(kx * p->dilation_w) - (long)p->pad_left;
-                    int inside = iy >= 0 && iy < (long)p->in_h && ix >= 0 && ix < (long)p->in_w;
-                    tp[ky * p->kernel_w + kx] = inside ? input + ((size_t)iy * p->in_w + (size_t)ix) * p->in_pixel_stride : pad;
+            long x0 = (long)ox * sw - pl;
+            int interior = (long)ox >= xa && (long)ox < xb;
+            for (size_t ky = 0; ky < kh; ky++) {
+                for (size_t kx = 0; kx < kw; kx++) {
+                    long ix = x0 + (long)kx * dw;
+                    tp[ky * kw + kx] = rowp[ky] && (interior || (ix >= 0 && ix < in_w)) ? rowp[ky] + ix * stride : pad;
                 }
             }
             int8_t *y = output + (oy * p->out_w + ox) * p->out_pixel_stride;
@@ -383,13 +540,13 @@ void FN(kiln_depthwise_i8)(
 #if I8_PATH == 3
             for (; ch < c; ch += 16) {
                 int count = c - ch < 16 ? (int)(c - ch) : 16;
-                __mmask16 k = (__mmask16)(count >= 16 ? 0xFFFF : ((1u << count) - 1));
-                __m512i acc = _mm512_loadu_si512(rows.bias + ch);
-                for (size_t t = 0; t < taps; t++) {
-                    __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, tp[t] + ch));
-                    acc = _mm512_dpwssd_epi32(acc, x, _mm512_loadu_si512(weights + t * cr + ch));
+                rq16 q = load_rq16(rows, ch, zo, lo, hi);
+                __m512i bias = _mm512_loadu_si512(rows.bias + ch);
+                if (rows.simple[ch]) {
+                    FN(dw_block)(1, tp, taps, ch, count, weights, cr, &q, bias, y);
+                } else {
+                    FN(dw_block)(0, tp, taps, ch, count, weights, cr, &q, bias, y);
                 }
-                store16(y + ch, acc, rows.multiplier + ch, rows.left + ch, rows.right + ch, rows.away + ch, zo, lo, hi, count);
             }
 #elif I8_PATH == 2
             for (; ch + 8 <= c; ch += 8) {
@@ -398,7 +555,8 @@ void FN(kiln_depthwise_i8)(
                     __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(tp[t] + ch)));
                     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, _mm256_loadu_si256((const __m256i *)(weights + t * cr + ch))));
                 }
-                store8(y + ch, requant8(acc, rows.multiplier + ch, rows.left + ch, rows.right + ch, rows.away + ch, zo, lo, hi), 8);
+                rq8 q = load_rq8(rows, ch, zo, lo, hi);
+                store8(y + ch, rows.simple[ch] ? requant8(acc, &q, 1) : requant8(acc, &q, 0), 8);
             }
 #elif I8_PATH == 4
             for (; ch + 4 <= c; ch += 4) {
@@ -422,7 +580,7 @@ void FN(kiln_depthwise_i8)(
     }
 }
 
-// MARK: - Pooling and lookups (plain loops over channels, vectorised by the compiler)
+// MARK: - Pooling, lookups, quantization
 
 void FN(kiln_max_pool_i8)(const kiln_pool_i8_params *p, const int8_t *input, int8_t *output, size_t row_begin, size_t row_end) {
     const size_t c = p->channels;
@@ -434,14 +592,38 @@ void FN(kiln_max_pool_i8)(const kiln_pool_i8_params *p, const int8_t *input, int
             long x0 = (long)(ox * p->stride_w) - (long)p->pad_left;
             long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)p->kernel_w > (long)p->in_w ? (long)p->in_w : x0 + (long)p->kernel_w;
             int8_t *y = output + (oy * p->out_w + ox) * c;
-            for (size_t ch = 0; ch < c; ch++) y[ch] = -128;
-            for (long iy = ya; iy < yb; iy++) {
-                for (long ix = xa; ix < xb; ix++) {
-                    const int8_t *x = input + ((size_t)iy * p->in_w + (size_t)ix) * c;
-                    for (size_t ch = 0; ch < c; ch++) y[ch] = x[ch] > y[ch] ? x[ch] : y[ch];
+            size_t ch = 0;
+#if I8_PATH == 3
+            for (; ch < c; ch += 64) {
+                __mmask64 k = c - ch >= 64 ? ~0ull : ((1ull << (c - ch)) - 1);
+                __m512i m = _mm512_set1_epi8((char)lo);
+                for (long iy = ya; iy < yb; iy++) {
+                    const int8_t *row = input + ((size_t)iy * p->in_w) * c + ch;
+                    for (long ix = xa; ix < xb; ix++) m = _mm512_max_epi8(m, _mm512_maskz_loadu_epi8(k, row + (size_t)ix * c));
                 }
+                m = _mm512_min_epi8(m, _mm512_set1_epi8((char)hi));
+                _mm512_mask_storeu_epi8(y + ch, k, m);
             }
-            for (size_t ch = 0; ch < c; ch++) y[ch] = y[ch] < lo ? lo : (y[ch] > hi ? hi : y[ch]);
+#elif I8_PATH == 2
+            for (; ch + 32 <= c; ch += 32) {
+                __m256i m = _mm256_set1_epi8((char)lo);
+                for (long iy = ya; iy < yb; iy++) {
+                    const int8_t *row = input + ((size_t)iy * p->in_w) * c + ch;
+                    for (long ix = xa; ix < xb; ix++) m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i *)(row + (size_t)ix * c)));
+                }
+                _mm256_storeu_si256((__m256i *)(y + ch), _mm256_min_epi8(m, _mm256_set1_epi8((char)hi)));
+            }
+#endif
+            for (; ch < c; ch++) {
+                int8_t m = lo;
+                for (long iy = ya; iy < yb; iy++) {
+                    for (long ix = xa; ix < xb; ix++) {
+                        int8_t v = input[((size_t)iy * p->in_w + (size_t)ix) * c + ch];
+                        m = v > m ? v : m;
+                    }
+                }
+                y[ch] = m > hi ? hi : m;
+            }
         }
     }
 }
@@ -477,4 +659,46 @@ void FN(kiln_avg_pool_i8)(const kiln_pool_i8_params *p, const int8_t *input, int
 
 void FN(kiln_lookup_i8)(const int8_t *table, const int8_t *x, int8_t *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = table[(int)x[i] + 128];
+}
+
+void kiln_quantize_f32_i8_scalar(const float *x, int8_t *y, size_t n, float scale, int32_t zero_point);
+
+void FN(kiln_quantize_f32_i8)(const float *x, int8_t *y, size_t n, float scale, int32_t zero_point) {
+    size_t i = 0;
+#if I8_PATH == 3
+    const __m512 s = _mm512_set1_ps(scale), half = _mm512_set1_ps(0.5f);
+    const __m512 zp = _mm512_set1_ps((float)zero_point), qlo = _mm512_set1_ps(-128.0f), qhi = _mm512_set1_ps(127.0f);
+    const __m512i sign = _mm512_set1_epi32((int32_t)0x80000000), one = _mm512_castps_si512(_mm512_set1_ps(1.0f));
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_div_ps(_mm512_loadu_ps(x + i), s);
+        __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        // Round half away from zero: truncate, then step by the sign where |v - t| >= 0.5.
+        __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m512 d = _mm512_abs_ps(_mm512_sub_ps(v, t));
+        __m512 step = _mm512_castsi512_ps(_mm512_or_si512(one, _mm512_and_si512(_mm512_castps_si512(v), sign)));
+        t = _mm512_mask_add_ps(t, _mm512_cmp_ps_mask(d, half, _CMP_GE_OQ), t, step);
+        t = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, zp), qlo), qhi);
+        t = _mm512_mask_mov_ps(t, nan, _mm512_min_ps(_mm512_max_ps(zp, qlo), qhi));
+        _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
+    }
+#elif I8_PATH == 2
+    const __m256 s = _mm256_set1_ps(scale), half = _mm256_set1_ps(0.5f);
+    const __m256 zp = _mm256_set1_ps((float)zero_point), qlo = _mm256_set1_ps(-128.0f), qhi = _mm256_set1_ps(127.0f);
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)0x80000000)), one = _mm256_set1_ps(1.0f);
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
+        __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+        __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m256 d = _mm256_and_ps(_mm256_sub_ps(v, t), absmask);
+        __m256 step = _mm256_or_ps(one, _mm256_and_ps(v, sign));
+        t = _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(d, half, _CMP_GE_OQ), step));
+        t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, zp), qlo), qhi);
+        t = _mm256_blendv_ps(t, _mm256_min_ps(_mm256_max_ps(zp, qlo), qhi), nan);
+        __m256i q = _mm256_cvttps_epi32(t);
+        __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        _mm_storel_epi64((__m128i *)(y + i), _mm_packs_epi16(w, w));
+    }
+#endif
+    kiln_quantize_f32_i8_scalar(x + i, y + i, n - i, scale, zero_point);
 }

@@ -408,9 +408,11 @@ final class Int8AcceleratedTests: XCTestCase {
         var floats = (0..<500).map { _ in rng.uniform(-6, 6) }
         floats += (-140...140).map { (Float($0) + 0.5) * scale } + [.nan, 1e30, -1e30, .infinity, -.infinity, 0, -0.0]
         let ft = Tensor(shape: [floats.count], floats: floats)
-        var q = [Int8](repeating: 0, count: floats.count)
-        Accelerated.quantizeInt8(floats, into: &q, count: floats.count, scale: scale, zeroPoint: -3)
-        XCTAssertEqual(q, Reference.quantize(ft, params: QuantParams(scale: scale, zeroPoint: -3), dtype: .i8).int8s)
+        for isa in isas {
+            var q = [Int8](repeating: 0, count: floats.count)
+            Accelerated.quantizeInt8(floats, into: &q, count: floats.count, scale: scale, zeroPoint: -3, isa: isa)
+            XCTAssertEqual(q, Reference.quantize(ft, params: QuantParams(scale: scale, zeroPoint: -3), dtype: .i8).int8s, "\(isa) quantize")
+        }
         var f = [Float](repeating: 0, count: 256)
         Accelerated.dequantizeInt8(all.int8s, into: &f, count: 256, scale: qa.scale[0], zeroPoint: qa.zeroPoint[0])
         XCTAssertEqual(f, Reference.dequantize(all).floats)

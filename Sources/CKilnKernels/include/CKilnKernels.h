@@ -223,8 +223,8 @@ typedef struct {
 #define KILN_I8_PANEL 16
 
 /// Bytes kiln_pack_conv_i8 writes: a row of input zero points (what padded taps read), then per
-/// panel of 16 output channels five int32 rows (bias with the zero-point correction,
-/// multiplier, left shift, right shift, tie mode) and taps * ceil(in_c / 4) blocks of
+/// panel of 16 output channels seven int32 rows of requantization parameters (bias with the
+/// zero-point correction, multiplier, shifts, tie mode) and taps * ceil(in_c / 4) blocks of
 /// 16 x 4 weights.
 size_t kiln_conv_i8_packed_bytes(size_t out_c, size_t taps, size_t in_c);
 
@@ -242,7 +242,7 @@ void kiln_conv_i8(
     kiln_isa isa, const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output,
     size_t pixel_begin, size_t pixel_end, size_t panel_begin, size_t panel_end);
 
-/// Bytes kiln_pack_depthwise_i8 writes: the zero-point row, five int32 rows of channels rounded
+/// Bytes kiln_pack_depthwise_i8 writes: the zero-point row, seven int32 rows of channels rounded
 /// up to 16 (as for conv), then taps rows of int32 weights.
 size_t kiln_depthwise_i8_packed_bytes(size_t channels, size_t taps);
 /// Packs `[taps][channels]` int8 weights (TFLite's 1HWC), bias and requantization.
@@ -294,7 +294,7 @@ void kiln_lookup_i8(kiln_isa isa, const int8_t *table, const int8_t *x, int8_t *
 
 /// TFLite's QUANTIZE float -> int8: y = clamp(round(x / scale) + zero_point), rounding half away
 /// from zero (NaN gives the zero point).
-void kiln_quantize_f32_i8(const float *x, int8_t *y, size_t n, float scale, int32_t zero_point);
+void kiln_quantize_f32_i8(kiln_isa isa, const float *x, int8_t *y, size_t n, float scale, int32_t zero_point);
 /// DEQUANTIZE: y = scale * (x - zero_point).
 void kiln_dequantize_i8_f32(const int8_t *x, float *y, size_t n, float scale, int32_t zero_point);
 

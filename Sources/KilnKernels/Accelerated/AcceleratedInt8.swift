@@ -264,9 +264,10 @@ extension Accelerated {
 
     /// TFLite's QUANTIZE float → int8 (``Reference/quantize(_:params:dtype:)``).
     public static func quantizeInt8(
-        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Int8>, count: Int, scale: Float, zeroPoint: Int32
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Int8>, count: Int, scale: Float, zeroPoint: Int32,
+        isa: KernelISA = .best
     ) {
-        kiln_quantize_f32_i8(x, y, count, scale, zeroPoint)
+        kiln_quantize_f32_i8(isa.c, x, y, count, scale, zeroPoint)
     }
 
     /// DEQUANTIZE: `y = scale * (x - zeroPoint)`.
