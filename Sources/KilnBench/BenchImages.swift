@@ -59,8 +59,8 @@ public struct BenchImageSet: Sendable {
     }
 
     /// The label of `head` for each image, or nil where it cannot be known: the head's mapping
-    /// (`mapping`, else the model's metadata) derives it from the CSV's class id; a model's only
-    /// head without a mapping takes the class id as it is. Returns nil when the head has no
+    /// (`mapping`, else the model's metadata) derives it from the CSV's class id; the model's
+    /// only head without a mapping (`onlyHead`) takes the class id as it is. Returns nil when the head has no
     /// labels at all, with the reason.
     public func labels(for head: BenchHead, onlyHead: Bool, mapping: String?) throws -> (labels: [Int?]?, note: String?) {
         guard let data = labels else { return (nil, nil) }

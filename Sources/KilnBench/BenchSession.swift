@@ -120,9 +120,12 @@ public final class BenchSession {
         for (m, model) in models.enumerated() {
             let r = results[m]
             var heads = [BenchReport.Head]()
+            // The CSV's class id is the label of the one head without a mapping (kiln train's
+            // main head: the others derive from it), as for a model with one head.
+            let unmapped = model.heads.filter { mappings[$0.name] == nil && $0.labelMapping == nil }.count
             for (h, head) in model.heads.enumerated() {
                 var entry = BenchReport.Head(name: head.name, classes: head.classes, activation: head.activation.rawValue)
-                let (labels, note) = try images.labels(for: head, onlyHead: model.heads.count == 1, mapping: mappings[head.name])
+                let (labels, note) = try images.labels(for: head, onlyHead: unmapped == 1, mapping: mappings[head.name])
                 entry.note = note
                 if let labels {
                     let pairs = zip(labels, r.predictions[h]).compactMap { l, p in l.map { ($0, p) } }

@@ -9,6 +9,12 @@ extension Kiln {
         static let configuration = CommandConfiguration(
             commandName: "data",
             abstract: "Make and convert image data sets (synthetic documents, Fashion-MNIST files and mosaics).",
+            discussion: """
+                Examples:
+                  kiln data idx --out runs/data/fashion-mnist --limit 1000
+                  kiln data synthetic-documents --out runs/data/documents --count 300 --size 256
+                  kiln data mosaic --out runs/data/mosaic --train 2000 --valid 500
+                """,
             subcommands: [SyntheticDocumentsCommand.self, MosaicCommand.self, IDXCommand.self])
     }
 

@@ -202,7 +202,7 @@ struct DemoReport {
         tables.append(
             DemoTable(
                 id: "verify", title: "Verification: Kiln's runtime vs the reference evaluator (self-tests)",
-                header: ["file", "max |difference| per head", "tolerance", "result"], rows: rows,
+                header: ["file", "max abs difference per head", "tolerance", "result"], rows: rows,
                 note: "Each file carries a seed and the outputs Kiln's reference evaluator computed (the int8 files: its "
                     + "integer reference); `kiln verify` reruns them here. The TFLite interpreter and onnxruntime check "
                     + "the same files in the latency section (top-1 agreement)."))
@@ -256,7 +256,12 @@ struct DemoReport {
         var peerRows = [[String]]()
         var list = [[String: Any]]()
         for m in models {
-            let name = m["name"] as? String ?? "?"
+            let input = m["input"] as? [String: Any]
+            let size = Self.number(input?["height"]).map { h in
+                let w = Self.number(input?["width"]) ?? h
+                return h == w ? " (\(Int(h)))" : " (\(Int(h))x\(Int(w)))"
+            } ?? ""
+            let name = (m["name"] as? String ?? "?") + size
             let e2e = m["end_to_end"] as? [String: Any] ?? [:]
             let only = m["model_only"] as? [String: Any]
             let heads = (m["heads"] as? [[String: Any]]) ?? []
