@@ -12,7 +12,7 @@ extension Kiln {
             discussion: """
                 Examples:
                   kiln data idx --out runs/data/fashion-mnist --limit 1000
-                  kiln data synthetic-documents --out runs/data/documents --count 300 --size 256
+                  kiln data synthetic-documents --out runs/data/docs --count 300 --size 256
                   kiln data mosaic --out runs/data/mosaic --train 2000 --valid 500
                 """,
             subcommands: [SyntheticDocumentsCommand.self, MosaicCommand.self, IDXCommand.self])
