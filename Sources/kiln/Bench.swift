@@ -32,7 +32,8 @@ extension Kiln {
                 --peers runs Benchmarks/peers.py with the venv's Python (make venv) on the same files \
                 and images, alternating with Kiln in --rounds: the TFLite interpreter (ai_edge_litert) \
                 and onnxruntime (on MODEL's .onnx sibling) with a Pillow + numpy pipeline, timed phase \
-                by phase the same way, every figure beside Kiln's as a ratio (Kiln / peer).
+                by phase the same way, every figure beside Kiln's as a ratio (Kiln / peer); --threads sets \
+                the peers' engines' threads too.
 
                 Examples:
                   kiln bench doc3-256.tflite doc3-320.tflite doc2-256.tflite \\
@@ -58,8 +59,8 @@ extension Kiln {
         @Option(help: "Use only the first N images.")
         var limit: Int?
 
-        @Option(help: "Threads for the runtime and the peers' engines.")
-        var threads: Int = 1
+        @OptionGroup var threading: RuntimeThreadOptions
+        var threads: Int { threading.threads }
 
         @Option(help: "Untimed iterations per model before timing.")
         var warmup: Int = 10
@@ -97,8 +98,8 @@ extension Kiln {
         @Option(help: "The peers script (default: Benchmarks/peers.py).")
         var peersScript: String?
 
-        @Flag(help: "Print the report as JSON.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         @Flag(help: "Print the report as a Markdown section.")
         var markdown = false

@@ -51,8 +51,8 @@ extension Kiln {
         @Option(help: "JPEG quality, 1-100.")
         var quality: Int = 90
 
-        @Flag(help: "Print a JSON summary instead of text.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         func validate() throws {
             guard count >= 3 else { throw ValidationError("--count must be at least 3 (one image per class)") }
@@ -110,8 +110,8 @@ extension Kiln {
         @Option(help: "Seed of the tile choice.")
         var seed: UInt64 = 0
 
-        @Flag(help: "Print a JSON summary instead of text.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         func validate() throws {
             guard train > 0, valid > 0 else { throw ValidationError("--train and --valid must be positive") }
@@ -156,8 +156,8 @@ extension Kiln {
         @Option(help: "Extract only the first N items of each split.")
         var limit: Int?
 
-        @Flag(help: "Print a JSON summary instead of text.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         func validate() throws {
             if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }

@@ -52,11 +52,10 @@ extension Kiln {
         @Flag(name: .customLong("dry-run"), help: "Print the commands the demo runs, one per line, and exit.")
         var dryRun = false
 
-        @Flag(help: "Print report.json at the end instead of the tables.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         func validate() throws {
-            try threading.check()
             guard !out.isEmpty else { throw ValidationError("--out must name a folder") }
         }
 
@@ -98,16 +97,6 @@ extension Kiln {
             FileManager.default.isExecutableFile(atPath: python)
                 && FileManager.default.fileExists(atPath: "Benchmarks/peers.py")
         }
-    }
-}
-
-/// `--threads`, shared by the commands that run models or training.
-struct ThreadOptions: ParsableArguments {
-    @Option(help: "Threads for training and the runtime.")
-    var threads: Int = 2
-
-    func check() throws {
-        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
     }
 }
 

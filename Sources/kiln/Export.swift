@@ -72,8 +72,8 @@ extension Kiln {
 
         @OptionGroup(title: "int8 (with --int8)") var quantization: Int8ExportOptions
 
-        @Flag(help: "Print the size report as JSON.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         func validate() throws {
             if format != .tflite && (withSoftmax || compare != nil || selfTest) {

@@ -25,8 +25,8 @@ extension Kiln {
         @Option(help: "The size of a symbolic batch dimension.")
         var batch: Int = 1
 
-        @Flag(help: "Print the imported graph's figures as JSON (as `kiln inspect --json`).")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         func validate() throws {
             if batch < 1 { throw ValidationError("--batch must be at least 1") }

@@ -28,8 +28,8 @@ extension Kiln {
         @Flag(help: "Print only the totals line.")
         var summary = false
 
-        @Flag(help: "Print JSON (totals, inputs, outputs, heads and one record per node) instead of text.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         @Option(help: "Also save the (transformed) model as a .kiln file.")
         var save: String?

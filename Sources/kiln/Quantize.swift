@@ -76,8 +76,8 @@ extension Kiln {
         @Flag(help: "Measure and print each layer's error (float vs simulated int8 on the calibration samples).")
         var report = false
 
-        @Flag(help: "Print the quantization report as JSON.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         var observerKind: ObserverKind {
             switch observer {

@@ -43,11 +43,11 @@ extension Kiln {
         @Option(help: "Image normalisation std per channel, comma-separated.")
         var std: String?
 
-        @Option(help: "Threads for the runtime (.tflite).")
-        var threads: Int = 1
+        @OptionGroup var threading: RuntimeThreadOptions
+        var threads: Int { threading.threads }
 
-        @Flag(help: "Print JSON instead of text.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         @Option(help: "Write each output, raw, as DIR/HEAD.npy.")
         var out: String?

@@ -50,8 +50,8 @@ extension Kiln {
         @Flag(help: "No progress bar and no epoch lines.")
         var quiet = false
 
-        @Flag(help: "Print a JSON summary (final metrics per head) at the end.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         func validate() throws {
             if resume && resumeFrom != nil { throw ValidationError("give either --resume or --resume-from, not both") }
@@ -165,11 +165,11 @@ extension Kiln {
         @Option(help: "Write the per-image prediction file (CSV) here.")
         var predictions: String?
 
-        @Option(help: "Threads.")
-        var threads: Int = 2
+        @OptionGroup var threading: ThreadOptions
+        var threads: Int { threading.threads }
 
-        @Flag(help: "Print every head's metrics as JSON.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         func validate() throws {
             if let split, !["valid", "test"].contains(split) { throw ValidationError("--split must be valid or test") }

@@ -20,11 +20,11 @@ extension Kiln {
         @Argument(help: "A .tflite file with a self-test.")
         var model: String
 
-        @Option(help: "Threads for the runtime.")
-        var threads: Int = 1
+        @OptionGroup var threading: RuntimeThreadOptions
+        var threads: Int { threading.threads }
 
-        @Flag(help: "Print JSON instead of text.")
-        var json = false
+        @OptionGroup var jsonOutput: JSONOption
+        var json: Bool { jsonOutput.json }
 
         func validate() throws {
             guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
