@@ -195,11 +195,17 @@ struct ModelRunner {
         let model = try KilnModel(path: path)
         guard model.inputs.count == 1 else { throw CLIError("\(path) has \(model.inputs.count) inputs; kiln run feeds one") }
         let i = model.inputs[0]
-        guard input.dtype == i.dtype, input.shape.dims == i.shape else {
+        // An int8 input (a file exported with --int8-input) also takes real values: quantized.
+        let quantize = i.dtype == .i8 && input.dtype == .f32
+        guard input.dtype == i.dtype || quantize, input.shape.dims == i.shape else {
             throw CLIError("\(inputPath) is \(input.type); \(path) takes \(i.dtype)\(Shape(i.shape)) (NHWC)")
         }
         let interpreter = try Interpreter(model: model, threads: threads)
-        try interpreter.setInput(i.name, input)
+        if quantize {
+            try interpreter.setInput(i.name, input.floats)
+        } else {
+            try interpreter.setInput(i.name, input)
+        }
         try interpreter.invoke()
         let heads = model.info?.heads ?? []
         return try model.outputs.enumerated().map { k, o in
@@ -210,7 +216,13 @@ struct ModelRunner {
     }
 
     static func head(_ name: String, raw: Tensor, kind: String, classNames: [String]) -> HeadOutput {
-        let values = raw.floats
+        // An int8 output (a file exported with --int8-output) is read as its real values.
+        let values: [Float] =
+            if raw.dtype == .i8, let q = raw.quant {
+                raw.int8s.map { q.scale[0] * Float(Int32($0) - q.zeroPoint[0]) }
+            } else {
+                raw.floats
+            }
         let width = raw.shape.dims.last ?? 1
         var rows: [[Float]] = []
         for start in stride(from: 0, to: values.count, by: max(width, 1)) {

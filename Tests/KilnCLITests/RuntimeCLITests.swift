@@ -134,4 +134,23 @@ final class RuntimeCLITests: KilnCLITestCase {
         // A wrong input shape or layout, and an input that is not .npy, are errors.
         XCTAssertTrue(try kiln(["run", tflite, nchwPath], status: 1).stderr.contains("takes f32[1,32,32,3] (NHWC)"))
     }
+
+    /// An int8 file with int8 input and outputs (`--int8-input --int8-output`): `kiln run`
+    /// quantizes the input and reads the int8 outputs as real values.
+    func testRunReadsInt8Outputs() throws {
+        let int8 = path("tiny-int8.tflite")
+        try kiln([
+            "export", "--arch", "tiny", "--heads", "kind:3,tags:4:sigmoid", "--input", "32", "--format", "tflite", "--int8",
+            "--calibration", "random", "--samples", "2", "--int8-input", "--int8-output", "-o", int8,
+        ])
+        var rng = SeededRandom(seed: 9)
+        let x = path("x.npy")
+        try FileIO.writeAtomically(NumPy.encode(rng.uniformTensor([1, 32, 32, 3])), to: x)
+        let r = try kiln(["run", int8, x, "--json"])
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let outputs = try XCTUnwrap(object["outputs"] as? [[String: Any]])
+        let probs = try XCTUnwrap((outputs[0]["probabilities"] as? [[Double]])?.first)
+        XCTAssertEqual(probs.count, 3)
+        XCTAssertEqual(probs.reduce(0, +), 1, accuracy: 1e-5)
+    }
 }
