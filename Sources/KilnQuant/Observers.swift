@@ -16,6 +16,14 @@ public enum ObserverKind: Hashable, Sendable, Codable, CustomStringConvertible {
     /// `bins` equal bins (interpolated within a bin) whose range doubles as values arrive
     /// outside it. Clips rare outliers that would waste int8 levels.
     case percentile(Double, bins: Int)
+    /// The range `[lo, hi]` (widened to contain 0) that minimises the expected squared error of
+    /// int8 quantization over a histogram of `bins` equal bins of all values seen: values inside
+    /// are rounded to a step `s = (hi - lo) / 255` (error `s² / 12` each), values outside are
+    /// clipped (error `(x - lo)²` or `(x - hi)²`), bins counted at their centres; `lo` and `hi`
+    /// searched over bin edges (at most 257 candidates each). Gives up a few rare outliers
+    /// (e.g. the logits of the most confident images) for resolution where the values are.
+    /// PyTorch's `HistogramObserver` minimises the same error by a greedy search.
+    case mse(bins: Int)
 
     public static let defaultMomentum = 0.01
     public static let defaultPercentile = 99.99
@@ -31,6 +39,9 @@ public enum ObserverKind: Hashable, Sendable, Codable, CustomStringConvertible {
             if !(p > 50 && p <= 100) { return "percentile \(p) must be in (50, 100]" }
             if bins < 16 || bins > 1 << 16 || bins % 2 != 0 { return "histogram bins \(bins) must be even, 16...65536" }
             return nil
+        case .mse(let bins):
+            if bins < 16 || bins > 1 << 16 || bins % 2 != 0 { return "histogram bins \(bins) must be even, 16...65536" }
+            return nil
         }
     }
 
@@ -40,6 +51,7 @@ public enum ObserverKind: Hashable, Sendable, Codable, CustomStringConvertible {
         case .minMax: return "minmax"
         case .movingAverage(let m): return "moving-average(momentum \(m))"
         case .percentile(let p, let bins): return "percentile(\(p), \(bins) bins)"
+        case .mse(let bins): return "mse(\(bins) bins)"
         }
     }
 
@@ -52,9 +64,10 @@ public enum ObserverKind: Hashable, Sendable, Codable, CustomStringConvertible {
         case "moving-average": self = .movingAverage(momentum: try c.decode(Double.self, forKey: .momentum))
         case "percentile":
             self = .percentile(try c.decode(Double.self, forKey: .percentile), bins: try c.decode(Int.self, forKey: .bins))
+        case "mse": self = .mse(bins: try c.decode(Int.self, forKey: .bins))
         case let other:
             throw DecodingError.dataCorruptedError(
-                forKey: .kind, in: c, debugDescription: "unknown observer '\(other)' (minmax, moving-average, percentile)")
+                forKey: .kind, in: c, debugDescription: "unknown observer '\(other)' (minmax, moving-average, percentile, mse)")
         }
     }
 
@@ -68,6 +81,9 @@ public enum ObserverKind: Hashable, Sendable, Codable, CustomStringConvertible {
         case .percentile(let p, let bins):
             try c.encode("percentile", forKey: .kind)
             try c.encode(p, forKey: .percentile)
+            try c.encode(bins, forKey: .bins)
+        case .mse(let bins):
+            try c.encode("mse", forKey: .kind)
             try c.encode(bins, forKey: .bins)
         }
     }
@@ -117,7 +133,7 @@ public struct RangeObserver: Sendable {
             } else {
                 average = sample
             }
-        case .percentile(_, let bins):
+        case .percentile(_, let bins), .mse(let bins):
             if histogram == nil { histogram = Histogram(bins: bins, covering: sample) }
             histogram!.add(values)
         }
@@ -133,6 +149,10 @@ public struct RangeObserver: Sendable {
             guard let h = histogram, h.total > 0 else { return extremes }
             let lo = h.quantile((100 - p) / 100), hi = h.quantile(p / 100)
             return ValueRange(min: max(lo, extremes.min), max: min(max(hi, lo), extremes.max))
+        case .mse:
+            guard let h = histogram, h.total > 0 else { return extremes }
+            let r = h.minimumErrorRange(levels: 256)
+            return ValueRange(min: max(r.min, extremes.min), max: min(max(r.max, r.min), extremes.max))
         }
     }
 }
@@ -212,5 +232,46 @@ public struct Histogram: Sendable, Hashable {
             cumulative += Double(n)
         }
         return high
+    }
+
+    /// The range `[lo, hi]` that minimises the expected squared error of quantizing the counted
+    /// values to `levels` levels spanning `[min(lo, 0), max(hi, 0)]` (see
+    /// ``ObserverKind/mse(bins:)``): rounding error `step² / 12` per value inside, clipping error
+    /// `(c - edge)²` per value outside (bin centres `c`). `lo` and `hi` range over bin edges, at
+    /// most 257 candidates each; prefix sums make each candidate O(1).
+    public func minimumErrorRange(levels: Int) -> ValueRange {
+        let n = counts.count
+        // Prefix sums over bins: counts, counts·c, counts·c².
+        var p0 = [Double](repeating: 0, count: n + 1), p1 = p0, p2 = p0
+        for j in 0..<n {
+            let c = low + width * (Double(j) + 0.5), k = Double(counts[j])
+            p0[j + 1] = p0[j] + k
+            p1[j + 1] = p1[j] + k * c
+            p2[j + 1] = p2[j] + k * c * c
+        }
+        func edge(_ i: Int) -> Double { low + width * Double(i) }
+        let stride = max(1, n / 256)
+        var candidates = Array(Swift.stride(from: 0, through: n, by: stride))
+        if candidates.last != n { candidates.append(n) }
+        // The first bin holding a value and the edge after the last: no candidate beyond them.
+        let first = counts.firstIndex { $0 > 0 } ?? 0, last = (counts.lastIndex { $0 > 0 } ?? (n - 1)) + 1
+        let los = candidates.filter { $0 <= first || ($0 < last && edge($0) <= 0) }
+        let his = candidates.filter { $0 >= last || ($0 > first && edge($0) >= 0) }
+        let divisions = Double(levels - 1)
+        var best = (error: Double.infinity, lo: edge(first), hi: edge(last))
+        for i in los {
+            let a = min(edge(max(i, first)), 0)
+            // Values below the range clip to a.
+            let below = p2[i] - 2 * a * p1[i] + a * a * p0[i]
+            for j in his where j > i {
+                let b = max(edge(min(j, last)), 0)
+                guard b > a else { continue }
+                let above = (p2[n] - p2[j]) - 2 * b * (p1[n] - p1[j]) + b * b * (p0[n] - p0[j])
+                let step = (b - a) / divisions
+                let error = below + above + (p0[j] - p0[i]) * step * step / 12
+                if error < best.error { best = (error, edge(max(i, first)), edge(min(j, last))) }
+            }
+        }
+        return ValueRange(min: best.lo, max: best.hi)
     }
 }

@@ -322,12 +322,79 @@ private struct Reader {
                 throw fail("\(where_) (\(codes[opcode].builtinCode.name)) writes tensor \(v), but there are \(tensors.count) tensors")
             }
             let options = try self.options(ot, where_)
-            operators.append(
-                TFLiteOperator(
-                    opcodeIndex: opcode, builtinCode: codes[opcode].builtinCode, customCode: codes[opcode].customCode,
-                    version: codes[opcode].version, inputs: ins, outputs: outs, options: options))
+            let op = TFLiteOperator(
+                opcodeIndex: opcode, builtinCode: codes[opcode].builtinCode, customCode: codes[opcode].customCode,
+                version: codes[opcode].version, inputs: ins, outputs: outs, options: options)
+            try checkInt8Operands(op, tensors: tensors, "\(where_) (\(op.builtinCode.name))")
+            operators.append(op)
         }
         return TFLiteSubgraph(name: name, tensors: tensors, inputs: inputs, outputs: outputs, operators: operators)
+    }
+
+    /// The TFLite int8 specification's rules for the operands of an int8 CONV_2D,
+    /// DEPTHWISE_CONV_2D or FULLY_CONNECTED (int8 input and filter), which TFLite's kernels
+    /// rely on: input and output quantized per tensor; the filter symmetric (zero points 0),
+    /// with one scale or one per output channel along the output-channel dimension (0, or 3 for
+    /// depthwise); the bias, when present, int32 with one value per output channel, zero points
+    /// 0 and scales `s_input · s_filter[c]` (relative tolerance 1e-6, as TFLite checks them).
+    /// Other operators and types (uint8, hybrid float-input models) are left to their consumers.
+    func checkInt8Operands(_ op: TFLiteOperator, tensors: [TFLiteTensor], _ where_: String) throws(TFLiteFormatError) {
+        let axis: Int
+        switch op.builtinCode {
+        case .conv2d, .fullyConnected: axis = 0
+        case .depthwiseConv2d: axis = 3
+        default: return
+        }
+        guard op.inputs.count >= 2, op.inputs[0] >= 0, op.inputs[1] >= 0, let out = op.outputs.first else { return }
+        let x = tensors[op.inputs[0]], w = tensors[op.inputs[1]], y = tensors[out]
+        guard x.type == .int8, w.type == .int8 else { return }
+        func named(_ role: String, _ index: Int) -> String { "\(role) tensor \(index) '\(tensors[index].name)'" }
+        for (role, index) in [("input", op.inputs[0]), ("output", out)] {
+            let t = tensors[index]
+            guard t.type == .int8 else { throw fail("\(where_): \(named(role, index)) is \(t.type); INT8 expected") }
+            guard let q = t.quantization, q.scale.count == 1 else {
+                throw fail(
+                    "\(where_): \(named(role, index)) has \(t.quantization?.scale.count ?? 0) quantization scales; an int8 activation has one (per tensor)")
+            }
+        }
+        let filter = named("filter", op.inputs[1])
+        guard w.shape.count == (op.builtinCode == .fullyConnected ? 2 : 4) else {
+            throw fail("\(where_): \(filter) has shape \(w.shape)")
+        }
+        let channels = w.shape[axis]
+        guard let wq = w.quantization, !wq.scale.isEmpty else { throw fail("\(where_): \(filter) has no quantization") }
+        if let z = wq.zeroPoint.first(where: { $0 != 0 }) {
+            throw fail("\(where_): \(filter) has zero point \(z); int8 filters are symmetric (zero point 0)")
+        }
+        if wq.scale.count != 1 {
+            guard wq.scale.count == channels, wq.quantizedDimension == axis else {
+                throw fail(
+                    "\(where_): \(filter) has \(wq.scale.count) scales along dimension \(wq.quantizedDimension); \(op.builtinCode.name) needs 1 or \(channels) along dimension \(axis) (its output channels)")
+            }
+        }
+        guard op.inputs.count >= 3, op.inputs[2] >= 0 else { return }
+        let b = tensors[op.inputs[2]], bias = named("bias", op.inputs[2])
+        guard b.type == .int32 else { throw fail("\(where_): \(bias) is \(b.type); an int8 operator's bias is INT32") }
+        let count = b.shape.reduce(1, *)
+        guard b.shape.count == 1, count == channels else {
+            throw fail("\(where_): \(bias) has shape \(b.shape); [\(channels)] expected (one per output channel)")
+        }
+        guard let bq = b.quantization, bq.scale.count == 1 || bq.scale.count == channels else {
+            throw fail(
+                "\(where_): \(bias) has \(b.quantization?.scale.count ?? 0) quantization scales; 1 or \(channels) expected")
+        }
+        if let z = bq.zeroPoint.first(where: { $0 != 0 }) {
+            throw fail("\(where_): \(bias) has zero point \(z); 0 expected")
+        }
+        let sx = x.quantization!.scale[0]
+        for c in 0..<channels {
+            let expected = Double(sx * wq.scale[wq.scale.count == 1 ? 0 : c])
+            let actual = Double(bq.scale[bq.scale.count == 1 ? 0 : c])
+            guard abs(expected - actual) <= 1e-6 * min(expected, actual) else {
+                throw fail(
+                    "\(where_): \(bias) has scale \(Float(actual)) for channel \(c); input scale × filter scale = \(Float(expected)) expected")
+            }
+        }
     }
 
     func tensor(_ t: FlatTable, index i: Int, subgraph k: Int, buffers: [TFLiteBuffer]) throws(TFLiteFormatError)
@@ -391,6 +458,9 @@ private struct Reader {
                     }
                 if let range, let z = zeroPoint.first(where: { !range.contains($0) }) {
                     throw fail("\(where_) has zero point \(z), outside the range of \(type)")
+                }
+                guard dim >= 0 && dim < max(shape.count, 1) else {
+                    throw fail("\(where_) has quantized_dimension \(dim), outside its \(shape.count) dimensions")
                 }
                 if scale.count > 1 {
                     guard (0..<shape.count).contains(dim), shape[dim] == scale.count else {

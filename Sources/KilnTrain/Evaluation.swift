@@ -42,6 +42,18 @@ public enum Evaluation {
             throw TrainingError("training and evaluation need a graph with one input")
         }
         let inputName = net.graph.inputs[0].name
+        return try run(on: source, heads: heads, loss: loss) { images in
+            try net.forward([inputName: images], training: false)
+        }
+    }
+
+    /// Runs `forward` (a batch of NCHW images → every head's logits `[N, classes]`) over every
+    /// batch of `source` (epoch 0 order, unshuffled): any engine, e.g. Kiln's runtime on a
+    /// `.tflite` file, is measured exactly as the training graph is.
+    public static func run(
+        on source: any BatchSource, heads: [HeadInfo], loss: MultiHeadLoss,
+        forward: (Tensor) throws -> [String: Tensor]
+    ) throws -> EvaluationResult {
         let evaluators = heads.map { HeadEvaluator($0) }
         var paths = [String]()
         var skipped = [String]()
@@ -51,7 +63,7 @@ public enum Evaluation {
         while let batch = try stream.next() {
             skipped += batch.skipped
             guard batch.count > 0 else { continue }
-            let outputs = try net.forward([inputName: batch.images], training: false)
+            let outputs = try forward(batch.images)
             let value = try loss.evaluate(outputs, batch.targets)
             total += value.total * Double(batch.count)
             count += batch.count

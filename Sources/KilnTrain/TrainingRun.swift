@@ -77,22 +77,56 @@ public final class TrainingRun {
     }
 }
 
+/// A model `kiln eval` measures, whatever runs it: its heads, the preprocessing it expects, and a
+/// forward pass from a batch of NCHW float images `[N, C, H, W]` to every head's logits
+/// `[N, classes]`.
+public struct EvaluatedModel {
+    public var heads: [HeadInfo]
+    public var preprocessing: Preprocessing?
+    public var forward: (Tensor) throws -> [String: Tensor]
+
+    public init(heads: [HeadInfo], preprocessing: Preprocessing?, forward: @escaping (Tensor) throws -> [String: Tensor]) {
+        self.heads = heads
+        self.preprocessing = preprocessing
+        self.forward = forward
+    }
+}
+
 /// `kiln eval`: a trained model on a recipe's split.
 public enum ModelEvaluation {
+    /// A `.kiln` model, run by the training graph in inference mode.
     public static func run(
         model path: String, recipe: TrainRecipe, split: String?, threads: Int, thresholds: [String: [Float]] = [:]
     ) throws -> (result: EvaluationResult, split: String) {
-        var graph = try KilnFile.read(path)
-        for k in graph.metadata.heads.indices {
-            if let t = thresholds[graph.metadata.heads[k].name] { graph.metadata.heads[k].thresholds = t }
+        let graph = try KilnFile.read(path)
+        guard !graph.metadata.heads.isEmpty else {
+            throw TrainingError("\(path): the model has no head metadata to evaluate")
         }
-        let heads = graph.metadata.heads
-        guard !heads.isEmpty else { throw TrainingError("\(path): the model has no head metadata to evaluate") }
+        let net = try TrainableGraph(graph, threads: threads)
+        guard graph.inputs.count == 1 else { throw TrainingError("\(path): evaluation needs a model with one input") }
+        let inputName = graph.inputs[0].name
+        let model = EvaluatedModel(heads: graph.metadata.heads, preprocessing: graph.metadata.preprocessing) { images in
+            try net.forward([inputName: images], training: false)
+        }
+        return try run(model, recipe: recipe, split: split, thresholds: thresholds)
+    }
+
+    /// Any model (see ``EvaluatedModel``) on the recipe's split: the data is loaded and
+    /// preprocessed as the model's metadata says (falling back to the recipe's), labels come
+    /// from the recipe, and `thresholds` override the heads' own for sigmoid heads.
+    public static func run(
+        _ evaluated: EvaluatedModel, recipe: TrainRecipe, split: String?, thresholds: [String: [Float]] = [:]
+    ) throws -> (result: EvaluationResult, split: String) {
+        var heads = evaluated.heads
+        for k in heads.indices {
+            if let t = thresholds[heads[k].name] { heads[k].thresholds = t }
+        }
+        guard !heads.isEmpty else { throw TrainingError("the model has no heads to evaluate") }
         let chosen =
             split ?? recipe.eval.split
             ?? (recipe.data.test != nil || recipe.data.format == .fashionMNIST ? "test" : "valid")
         var model = recipe.model
-        if let pre = graph.metadata.preprocessing {
+        if let pre = evaluated.preprocessing {
             model.preprocessing = pre
             (model.inputHeight, model.inputWidth, model.channels) = (pre.height, pre.width, pre.channels)
         }
@@ -106,9 +140,8 @@ public enum ModelEvaluation {
         let batch = recipe.eval.batchSize ?? recipe.train.batchSize
         let source = RecipeData.source(
             data, model: model, data: recipe.data, batchSize: batch, training: false, dropLast: false, seed: 0)
-        let net = try TrainableGraph(graph, threads: threads)
         let loss = Trainer.makeLoss(heads: heads, settings: recipe.train)
-        var result = try Evaluation.run(net, on: source, heads: heads, loss: loss)
+        var result = try Evaluation.run(on: source, heads: heads, loss: loss, forward: evaluated.forward)
         result.applyThresholds(
             Dictionary(uniqueKeysWithValues: heads.compactMap { h in h.thresholds.map { (h.name, $0) } }))
         return (result, chosen)

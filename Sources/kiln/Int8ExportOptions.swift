@@ -46,6 +46,7 @@ struct Int8ExportOptions: ParsableArguments {
         case .minmax: return .minMax
         case .movingAverage: return .movingAverage(momentum: momentum)
         case .percentile: return .percentile(percentile, bins: ObserverKind.defaultBins)
+        case .mse: return .mse(bins: ObserverKind.defaultBins)
         }
     }
 

@@ -9,6 +9,7 @@ enum ObserverName: String, CaseIterable, ExpressibleByArgument {
     case minmax
     case movingAverage = "moving-average"
     case percentile
+    case mse
 }
 
 extension Kiln {
@@ -83,6 +84,7 @@ extension Kiln {
             case .minmax: return .minMax
             case .movingAverage: return .movingAverage(momentum: momentum)
             case .percentile: return .percentile(percentile, bins: ObserverKind.defaultBins)
+            case .mse: return .mse(bins: ObserverKind.defaultBins)
             }
         }
 

@@ -135,14 +135,19 @@ extension Kiln {
                 averages, the confusion matrix, and a threshold sweep with the best
                 threshold for binary and multi-label heads.
 
+                MODEL is a .kiln file (run by the training graph) or a .tflite file,
+                float32 or int8 (run by Kiln's runtime): the same images, labels and
+                metrics, so a .kiln and its int8 export compare line by line.
+
                 Examples:
                   kiln eval runs/fashion-mnist/model.kiln Models/fashion-mnist.yaml --json
+                  kiln eval runs/fashion-mnist/model-int8.tflite Models/fashion-mnist.yaml
                   kiln eval runs/fashion-mnist-mosaic-multilabel/model.kiln \\
                       Models/fashion-mnist-mosaic-multilabel.yaml --split valid \\
                       --predictions runs/mosaic-valid-predictions.csv
                 """)
 
-        @Argument(help: "The trained model (.kiln).")
+        @Argument(help: "The trained model (.kiln, or .tflite float32 or int8).")
         var model: String
 
         @Argument(help: "The recipe whose data section names the images.")
@@ -177,14 +182,20 @@ extension Kiln {
         func run() throws {
             guard FileManager.default.fileExists(atPath: model) else { throw CLIError("\(model): no such file") }
             let recipe = try TrainRecipe.load(self.recipe, overrides: overrides)
+            let evaluated: EvaluatedModel? =
+                model.hasSuffix(".tflite") ? try RuntimeEvaluation.model(model, recipe: recipe, threads: threads) : nil
             var thresholds = [String: [Float]]()
             if let threshold {
-                for h in try KilnFile.read(model).metadata.heads where h.kind == .sigmoid {
+                for h in try evaluated?.heads ?? KilnFile.read(model).metadata.heads where h.kind == .sigmoid {
                     thresholds[h.name] = [threshold]
                 }
             }
-            let (result, split) = try ModelEvaluation.run(
-                model: model, recipe: recipe, split: split, threads: threads, thresholds: thresholds)
+            let wanted = self.split
+            let (result, split) =
+                try evaluated.map {
+                    try ModelEvaluation.run($0, recipe: recipe, split: wanted, thresholds: thresholds)
+                }
+                ?? ModelEvaluation.run(model: model, recipe: recipe, split: wanted, threads: threads, thresholds: thresholds)
             if let predictions {
                 let used = Dictionary(
                     uniqueKeysWithValues: result.evaluators.compactMap { e in

@@ -55,6 +55,40 @@ final class ExportTFLiteTests: KilnCLITestCase {
         XCTAssertTrue(try kiln("export", "--arch", "tiny", "--input", "32", "--format", "tflite", "-o", doc2, "--compare", "nowhere.tflite", status: 1).stderr.contains("nowhere.tflite: cannot open"))
     }
 
+    /// The int8 files of the two ShuffleNetV2 x0.5 use cases: `kiln export --int8` reports each
+    /// size, `--compare` the two-head/one-head ratio, and neither file is larger than another
+    /// converter's int8 files for the same architectures (612,800 and 839,016 bytes).
+    func testInt8SizesAndTheTwoHeadRatio() throws {
+        let one = dir.appendingPathComponent("doc3-int8.tflite").path
+        let two = dir.appendingPathComponent("doc2-int8.tflite").path
+        let int8 = ["--format", "tflite", "--int8", "--calibration", "random", "--samples", "2"]
+        let first = try kiln(["export", "Models/documents-three-outputs-256.yaml"] + int8 + ["-o", one]).stdout
+        let second = try kiln(["export", "Models/documents-two-heads-256.yaml"] + int8 + ["-o", two, "--compare", one]).stdout
+        let a = try FileManager.default.attributesOfItem(atPath: one)[.size] as! Int
+        let b = try FileManager.default.attributesOfItem(atPath: two)[.size] as! Int
+        XCTAssertTrue(first.hasPrefix("wrote \(one): \(grouped(a)) bytes (TFLite, int8)\n"), first)
+        XCTAssertTrue(second.hasPrefix("wrote \(two): \(grouped(b)) bytes (TFLite, int8)\n"), second)
+        for out in [first, second] {
+            XCTAssertTrue(out.contains("WARNING: calibrated on random inputs"), out)
+            XCTAssertTrue(out.contains("int8: every operator is int8"), out)
+        }
+        let ratio = String(format: "%.2f", Double(b) / Double(a))
+        XCTAssertTrue(second.contains("compared with \(one) (\(grouped(a)) bytes):\n"), second)
+        XCTAssertTrue(second.contains("  file      +\(grouped(b - a)) bytes\n"), second)
+        XCTAssertTrue(second.contains("  ratio     \(ratio)x (this file / \(one))\n"), second)
+        print("int8 ShuffleNetV2 x0.5 256: one 3-class head \(grouped(a)) bytes, two heads 2+2 \(grouped(b)) bytes, ratio \(ratio)")
+        XCTAssertLessThanOrEqual(a, 612_800, "one head")
+        XCTAssertLessThanOrEqual(b, 839_016, "two heads")
+        let json = try kiln(
+            ["export", "Models/documents-two-heads-256.yaml"] + int8 + ["-o", two, "--compare", one, "--json"]
+        ).stdout
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        XCTAssertEqual(object["int8"] as? Bool, true)
+        XCTAssertEqual(object["bytes"] as? Int, b)
+        XCTAssertEqual((object["compare"] as! [String: Any])["bytes"] as? Int, a)
+        XCTAssertEqual((object["delta"] as! [String: Any])["bytes"] as? Int, b - a)
+    }
+
     func testJSONReportAndProbabilities() throws {
         let path = dir.appendingPathComponent("tiny.tflite").path
         let out = try kiln(

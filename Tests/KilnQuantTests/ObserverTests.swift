@@ -67,6 +67,36 @@ final class ObserverTests: XCTestCase {
         XCTAssertEqual(h.quantile(1), 16, accuracy: 1e-12)
     }
 
+    func testMinimumErrorRangeByHand() {
+        // 16 bins of width 1 over [0, 16): 10,000 values at 0.5 and one at 15.5, 4 levels (step
+        // b/3 for a range [0, b]). Rounding costs 10,000 · (b/3)² / 12 ≈ 92.6 b², clipping the
+        // outlier (15.5 - b)²: b = 1 costs ≈ 302.8, b = 2 ≈ 552, the full range b = 16 ≈ 23,706.
+        var h = Histogram(bins: 16, covering: ValueRange(min: 0, max: 16))
+        h.add([Float](repeating: 0.5, count: 10_000) + [15.5])
+        XCTAssertEqual(h.minimumErrorRange(levels: 4), ValueRange(min: 0, max: 1))
+        // One value per bin at 256 levels: rounding costs 16 · (16/255)² / 12 ≈ 0.005, less than
+        // clipping any value: the full range.
+        var even = Histogram(bins: 16, covering: ValueRange(min: 0, max: 16))
+        even.add((0..<16).map { Float($0) + 0.5 })
+        XCTAssertEqual(even.minimumErrorRange(levels: 256), ValueRange(min: 0, max: 16))
+    }
+
+    func testMSEObserverClipsARareOutlierThatMinMaxKeeps() {
+        // N values uniform on [-1, 1] and one at 50, 256 levels. A range [-1, b] costs about
+        // (50 - b)² for the outlier plus N · ((b + 1) / 255)² / 12 for rounding, least at
+        // b = (50 - k) / (1 + k) with k = N / (12 · 255²): 13.31 for N = 2,000,000 and 39.59 for
+        // N = 200,000 (candidates lie 8 bins = 0.2 apart). minmax keeps 50.
+        for (n, expected) in [(2_000_000, 13.31), (200_000, 39.59)] {
+            var values = (0..<n).map { Float($0) / Float(n / 2) - 1 }
+            values.append(50)
+            var o = RangeObserver(.mse(bins: 2048))
+            o.observe(values)
+            XCTAssertEqual(o.range!.max, expected, accuracy: 0.25, "N = \(n)")
+            XCTAssertEqual(o.range!.min, -1, accuracy: 0.03, "N = \(n)")
+            XCTAssertEqual(o.extremes!.max, 50)
+        }
+    }
+
     func testHistogramGrowthMergesBinsExactly() {
         var h = Histogram(bins: 4, covering: ValueRange(min: 0, max: 4))
         h.add([0.5, 1.5, 2.5, 3.5, 3.5])
@@ -88,7 +118,9 @@ final class ObserverTests: XCTestCase {
         XCTAssertNotNil(ObserverKind.movingAverage(momentum: 1.5).problem)
         XCTAssertNotNil(ObserverKind.percentile(40, bins: 2048).problem)
         XCTAssertNotNil(ObserverKind.percentile(99.9, bins: 7).problem)
-        for kind in [ObserverKind.minMax, .movingAverage(momentum: 0.01), .percentile(99.99, bins: 2048)] {
+        XCTAssertNotNil(ObserverKind.mse(bins: 3).problem)
+        XCTAssertNil(ObserverKind.mse(bins: 2048).problem)
+        for kind in [ObserverKind.minMax, .movingAverage(momentum: 0.01), .percentile(99.99, bins: 2048), .mse(bins: 2048)] {
             let data = try JSONEncoder().encode(kind)
             XCTAssertEqual(try JSONDecoder().decode(ObserverKind.self, from: data), kind)
         }

@@ -1,12 +1,13 @@
 import Foundation
 import KilnGraph
 import KilnModels
+import KilnQuant
 @testable import KilnRuntime
 import KilnTFLite
 import KilnTestSupport
 import XCTest
 
-/// The activation arena of every zoo model, held by a committed budget
+/// The activation arena of every zoo model (and the use cases' int8 files), held by a committed budget
 /// (`Budgets/arena-bytes.json`): a model whose arena grows by more than 3% fails, as in
 /// TensorFlow Lite Micro's memory threshold tests. When an arena shrinks, the test says how to
 /// record the smaller figure; `RECORD_BUDGETS=1` rewrites the file (and fails, for review).
@@ -31,14 +32,31 @@ final class ArenaBudgetTests: XCTestCase {
         return result
     }
 
+    /// The use cases' int8 files (`int8-<recipe>`): full-integer exports calibrated on one
+    /// random sample (the plan depends on shapes and types only).
+    static let int8Recipes = [
+        "documents-three-outputs-256", "documents-three-outputs-320", "documents-two-heads-256", "fashion-mnist",
+        "fashion-mnist-two-heads",
+    ]
+
     func testArenaBytesStayWithinBudget() throws {
         var measured: [String: Int] = [:]
         var report = "model | arena bytes | prepared bytes\n"
+        var files: [(String, [UInt8])] = []
         for (name, graph) in try models() {
-            let model = try KilnModel(bytes: try TFLiteExporter.export(graph).bytes, source: name)
+            files.append((name, try TFLiteExporter.export(graph).bytes))
+            if Self.int8Recipes.contains(name) {
+                let (r, _) = try TFLiteExporter.exportInt8(graph, samples: RandomSamples(for: graph, seed: 1), count: 1)
+                XCTAssertTrue(r.isInt8 && r.floatOperators.isEmpty, name)
+                files.append(("int8-\(name)", r.bytes))
+            }
+        }
+        for (name, bytes) in files {
+            let model = try KilnModel(bytes: bytes, source: name)
             measured[name] = model.arenaBytes
             report += "\(name) | \(model.arenaBytes) | \(model.preparedBytes)\n"
         }
+        XCTAssertEqual(measured.keys.filter { $0.hasPrefix("int8-") }.count, Self.int8Recipes.count)
         print(report)
         let record = ProcessInfo.processInfo.environment["RECORD_BUDGETS"] != nil
         guard !record, let data = try? Data(contentsOf: Self.budgetFile),

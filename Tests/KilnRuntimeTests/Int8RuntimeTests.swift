@@ -1,3 +1,4 @@
+import CKilnMallocCounter
 import Foundation
 import KilnGraph
 import KilnKernels
@@ -123,5 +124,28 @@ extension Int8RuntimeTests {
             let q = try g.verify()[g.nodes[p].inputs[0]]?.quant
         else { throw TestFailure("output \(output) is not a dequantized int8 value") }
         return q.scale[0]
+    }
+
+    /// After prepare, invoke of an int8 file allocates nothing on the heap, on one thread or
+    /// several, with float edges (QUANTIZE / DEQUANTIZE in the file) and with int8 ones.
+    func testInt8InvokeDoesNotAllocate() throws {
+        guard kiln_malloc_counter_available() != 0 else { throw XCTSkip("allocation counting needs glibc") }
+        var graph = try Zoo.build(
+            ModelSpec(architecture: .shufflenetV2x0_5, heads: try Zoo.parseHeads("a:2,b:2"), inputHeight: 64, inputWidth: 64))
+        randomizeBatchNorms(&graph)
+        for options in [QuantizationOptions(), QuantizationOptions(int8Input: true, int8Output: true)] {
+            let model = try KilnModel(path: try int8File(graph, options: options).path)
+            for threads in [1, 2] {
+                let interpreter = try Interpreter(model: model, threads: threads)
+                try interpreter.setInput("input", [Float](repeating: 0.5, count: 64 * 64 * 3))
+                try interpreter.invoke()  // warm-up: nothing lazy may be left for later
+                interpreter.profiling = threads == 2
+                kiln_malloc_counter_arm()
+                for _ in 0..<5 { try interpreter.invoke() }
+                let allocations = kiln_malloc_counter_disarm()
+                XCTAssertEqual(
+                    allocations, 0, "int8 invoke() allocated \(allocations) times with \(threads) threads, \(options)")
+            }
+        }
     }
 }
