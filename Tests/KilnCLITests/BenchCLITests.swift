@@ -62,6 +62,12 @@ final class BenchCLITests: KilnCLITestCase {
             let phases = try XCTUnwrap(model["phases"] as? [[String: Any]])
             XCTAssertEqual(phases.map { $0["phase"] as? String }, ["read_decode", "transforms", "invoke", "softmax"])
             XCTAssertEqual(phases.compactMap { $0["mean"] as? Double }.reduce(0, +), mean, accuracy: 1e-9)
+            // The split-by-phase row prints the JSON's percentiles and phases (ms; share in %).
+            func ms(_ v: Any?) -> String { String(format: "%.3f", (v as? Double ?? .nan) * 1e3) }
+            let split = phases.map { "\(ms($0["mean"])) (\(String(format: "%.0f", ($0["share"] as? Double ?? .nan) * 100))%)" }
+            let figures = [e2e["mean"], e2e["p50"], e2e["p90"], e2e["p99"]].map(ms) + split
+            let phaseRow = "| \(model["engine"]!) | " + figures.joined(separator: " | ") + " | "
+            XCTAssertTrue(text.contains(phaseRow), "missing \(phaseRow) in\n\(text)")
             let heads = try XCTUnwrap(model["heads"] as? [[String: Any]])
             for head in heads {
                 let name = head["name"] as! String
@@ -92,7 +98,8 @@ final class BenchCLITests: KilnCLITestCase {
                 XCTAssertEqual(metrics["precision"] as! Double, precision, accuracy: 1e-12, "\(models[m]) \(name)")
                 XCTAssertEqual(metrics["recall"] as! Double, recall, accuracy: 1e-12, "\(models[m]) \(name)")
                 // The table row prints these figures and the mean latency of the same run.
-                let size = models[m].contains("40") ? "(40)" : "(32)"
+                // The size from the file name, not the path: the folder's UUID may hold "40".
+                let size = URL(fileURLWithPath: models[m]).lastPathComponent.contains("40") ? "(40)" : "(32)"
                 let label = heads.count == 1 ? "\(model["name"]!) \(size)" : "\(model["name"]!)/\(name) \(size)"
                 let row = "| \(label) | \(String(format: "%.3f", precision)) | \(String(format: "%.3f", recall)) | \(String(format: "%.3g", mean)) |"
                 XCTAssertTrue(text.contains(row), "missing \(row) in\n\(text)")
