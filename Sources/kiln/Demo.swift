@@ -26,7 +26,7 @@ extension Kiln {
                 Everything lands in --out: the data (data/), the runs (one-head/, two-heads/), the \
                 exported files, each command's JSON output (json/), report.json and a self-contained \
                 report.html. Needs Debian's dataset-fashion-mnist and the Kiln repository as the \
-                current directory (for Models/). The default schedule takes about 10 minutes on 2 \
+                current directory (for Models/). The default schedule takes 4 to 8 minutes on 2 \
                 cores; --quick is a tiny schedule (a minute or two) whose accuracy means nothing.
 
                 Examples:
