@@ -17,16 +17,8 @@ extension Kiln.Export {
         if int8 && !TFLiteExporter.isQuantized(graph) {
             // Calibrate and quantize the NHWC graph the file will hold (head activations included).
             let g = try TFLiteExporter.int8Graph(graph, withHeadActivations: withSoftmax)
-            let table: CalibrationTable
-            if let path = quantization.useTable {
-                table = try CalibrationTable.load(from: path)
-            } else {
-                let samples = try Kiln.Quantize.samples(
-                    quantization.calibration!, for: try Quantizer.prepare(graph), seed: quantization.calibrationSeed)
-                table = try Calibrator.calibrate(
-                    g, samples: LayoutAdaptedSamples(samples, for: g), count: quantization.samples,
-                    observer: quantization.observerKind)
-            }
+            let samples = try quantization.sampleSource(for: try Quantizer.prepare(graph))
+            let table = try quantization.table(calibrating: g, samples: samples.map { LayoutAdaptedSamples($0, for: g) })
             let model = try Quantizer.quantize(g, table: table, options: quantization.options)
             quantized = model
             input = model.graph

@@ -70,7 +70,7 @@ extension Kiln {
         @Flag(help: "TFLite: quantize to int8 (calibrating on --calibration) and write full-integer operators.")
         var int8 = false
 
-        @OptionGroup(title: "int8 (with --int8)") var quantization: Int8ExportOptions
+        @OptionGroup(title: "int8 (with --int8)") var quantization: CalibrationOptions
 
         @OptionGroup var jsonOutput: JSONOption
         var json: Bool { jsonOutput.json }
@@ -86,7 +86,12 @@ extension Kiln {
             if !int8 && quantization.isGiven {
                 throw ValidationError("--calibration, --use-table and the other int8 options need --int8")
             }
-            if int8 { try quantization.check() }
+            if int8 {
+                try quantization.check()
+                if quantization.calibration != nil && quantization.useTable != nil {
+                    throw ValidationError("give --calibration or --use-table, not both")
+                }
+            }
         }
 
         func run() throws {
