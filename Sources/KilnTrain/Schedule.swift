@@ -18,6 +18,8 @@ public enum LRSchedule: Hashable, Sendable {
     /// `OneCycleLR(max_lr = base, total_steps, pct_start, anneal_strategy, div_factor,
     /// final_div_factor, three_phase)`, momentum cycled between `baseMomentum` and
     /// `maxMomentum` when `cycleMomentum` (as PyTorch, for SGD momentum and Adam's β1).
+    /// Phase k runs from the previous phase's end step to its own (`pct_start·T - 1`, ...,
+    /// `T - 1`); a phase of zero length is at its end value (PyTorch raises there).
     case oneCycle(
         pctStart: Float, divFactor: Float, finalDivFactor: Float, annealCosine: Bool, threePhase: Bool,
         cycleMomentum: Bool, baseMomentum: Float, maxMomentum: Float)
@@ -67,7 +69,11 @@ public enum LRSchedule: Hashable, Sendable {
             for (k, phase) in phases.enumerated() {
                 let (end, lr0, lr1, m0, m1) = phase
                 if s <= end || k == phases.count - 1 {
-                    let pctDone = (s - start) / (end - start)
+                    // A phase of zero length (the warm-up when pct_start·total = 1, e.g. 4 steps at
+                    // 0.25) holds only its end step, so it is at its end value, which is where the
+                    // next phase starts. PyTorch divides 0 by 0 there (ZeroDivisionError); dividing
+                    // here would make the learning rate and momentum NaN and poison every weight.
+                    let pctDone = end > start ? (s - start) / (end - start) : 1
                     return (Float(anneal(lr0, lr1, pctDone)), cycle ? Float(anneal(m0, m1, pctDone)) : nil)
                 }
                 start = end

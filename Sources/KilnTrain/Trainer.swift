@@ -172,9 +172,12 @@ public final class Trainer {
                 let outputs = try net.forward([inputName: batch.images], training: true, dropoutSeed: dropoutSeed(step))
                 let value = try loss.evaluate(outputs, batch.targets)
                 guard value.total.isFinite else {
+                    let kept =
+                        epochsDone > 0 && FileManager.default.fileExists(atPath: directory.lastCheckpoint)
+                        ? " The last checkpoint is kept." : ""
                     throw TrainingError(
-                        "the loss is \(value.total) at epoch \(epoch + 1), step \(step + 1) (learning rate \(rate)); lower the learning rate. The last checkpoint is kept."
-                    )
+                        "the loss is \(value.total) at epoch \(epoch + 1), step \(step + 1) (learning rate \(rate)); "
+                            + "lower the learning rate.\(kept)")
                 }
                 try net.backward(value.gradients)
                 optimizer.step(net.parameters)

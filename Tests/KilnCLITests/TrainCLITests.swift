@@ -1,6 +1,7 @@
 import Foundation
 import KilnGraph
 import KilnImage
+import KilnTrain
 import KilnTestSupport
 import XCTest
 
@@ -87,6 +88,27 @@ final class TrainCLITests: KilnCLITestCase {
         XCTAssertEqual(try String(contentsOfFile: "\(run)/p.csv", encoding: .utf8).split(separator: "\n").count, 10)
         let text = try kiln(["eval", "\(run)/model.kiln", recipe.path, "--split", "valid"]).stdout
         XCTAssertTrue(text.contains("head screen (softmax): accuracy"), text)
+    }
+
+    /// The bug report's run: 256 training images in batches of 64 are 4 steps, and one-cycle at
+    /// pct_start 0.25 then has a warm-up of zero length, which gave a NaN learning rate at step 1
+    /// ("the loss is -nan at epoch 1, step 2").
+    func testFourStepOneCycleRunTrains() throws {
+        let labels = Dataset.fashionMNISTDirectory + "/train-labels-idx1-ubyte.gz"
+        guard FileManager.default.fileExists(atPath: labels) else {
+            throw XCTSkip("dataset-fashion-mnist is not installed (`make test` installs it)")
+        }
+        let run = dir.appendingPathComponent("tiny").path
+        let r = try kiln([
+            "train", "Models/fashion-mnist.yaml", "train.epochs=1", "data.limit.train=256", "data.limit.valid=64",
+            "data.limit.test=128", "run.dir=\(run)", "--json",
+        ])
+        let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(summary["epochs"] as? Int, 1)
+        let records = EpochRecord.decodeLines(try String(contentsOfFile: "\(run)/metrics.jsonl", encoding: .utf8))
+        XCTAssertEqual(records.map(\.step), [4])
+        XCTAssertTrue(records[0].trainCurve.allSatisfy(\.isFinite), "\(records[0].trainCurve)")
+        XCTAssertTrue(records[0].validLoss?.isFinite ?? false)
     }
 
     func testUsageAndFailureExitCodes() throws {

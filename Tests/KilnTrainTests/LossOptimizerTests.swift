@@ -154,6 +154,64 @@ final class LossOptimizerTests: XCTestCase {
         XCTAssertEqual(warm.value(step: 4, totalSteps: 110, stepsPerEpoch: 10, base: 1).lr, 0.5)
         XCTAssertEqual(warm.value(step: 10, totalSteps: 110, stepsPerEpoch: 10, base: 1).lr, 1)
     }
+
+    /// One-cycle with pct_start·total = 1 (4 steps at 0.25: the recipe of Models/fashion-mnist.yaml
+    /// on 256 images in batches of 64) has a warm-up of zero length; it used to divide 0 by 0
+    /// and give a NaN learning rate and momentum at step 0, so the loss was NaN from step 2.
+    func testOneCycleWithAZeroLengthPhaseIsAtThePhaseEnd() {
+        let schedule = LRSchedule.oneCycle(
+            pctStart: 0.25, divFactor: 25, finalDivFactor: 1e4, annealCosine: true, threePhase: false,
+            cycleMomentum: true, baseMomentum: 0.85, maxMomentum: 0.95)
+        // Step 0 is the warm-up's end: the peak; steps 1...3 anneal from it to base/25/1e4.
+        let expected: [(Double, Double)] = [
+            (0.1, 0.85), (0.0750001, 0.875), (0.0250003, 0.925), (4e-7, 0.95),
+        ]
+        for (step, (lr, momentum)) in expected.enumerated() {
+            let v = schedule.value(step: step, totalSteps: 4, stepsPerEpoch: 4, base: 0.1)
+            XCTAssertEqual(Double(v.lr), lr, accuracy: lr * 1e-5, "step \(step)")
+            XCTAssertEqual(Double(v.momentum ?? .nan), momentum, accuracy: 1e-6, "momentum step \(step)")
+        }
+        // Three phases at 2 steps and pct_start 0.5: the warm-up (0 to 0.5·2 - 1 = 0) and the way
+        // down (0 to 2·0.5·2 - 2 = 0) have zero length; step 0 is in the first, as in PyTorch.
+        let three = LRSchedule.oneCycle(
+            pctStart: 0.5, divFactor: 25, finalDivFactor: 1e4, annealCosine: false, threePhase: true,
+            cycleMomentum: true, baseMomentum: 0.85, maxMomentum: 0.95)
+        let v0 = three.value(step: 0, totalSteps: 2, stepsPerEpoch: 2, base: 1)
+        XCTAssertEqual(v0.lr, 1)
+        XCTAssertEqual(v0.momentum, 0.85)
+        XCTAssertEqual(Double(three.value(step: 1, totalSteps: 2, stepsPerEpoch: 2, base: 1).lr), 4e-6, accuracy: 1e-11)
+    }
+
+    /// Every schedule gives a finite, non-negative learning rate (and a momentum between its
+    /// bounds) at every step of runs of 1 to 16 steps, whatever pct_start.
+    func testTinySchedulesAreFinite() {
+        var schedules: [LRSchedule] = [
+            .constant, .step(stepSize: 1, gamma: 0.1), .cosine(etaMin: 0, warmupSteps: 0),
+            .cosine(etaMin: 0.001, warmupSteps: 1), .cosine(etaMin: 0, warmupSteps: 3),
+        ]
+        for pct: Float in [0, 1.0 / 16, 0.125, 0.2, 0.25, 0.3, 1.0 / 3, 0.5, 0.75, 1] {
+            for (cosine, three) in [(true, false), (false, false), (true, true), (false, true)] {
+                schedules.append(
+                    .oneCycle(
+                        pctStart: pct, divFactor: 25, finalDivFactor: 1e4, annealCosine: cosine, threePhase: three,
+                        cycleMomentum: true, baseMomentum: 0.85, maxMomentum: 0.95))
+            }
+        }
+        for schedule in schedules {
+            for total in 1...16 {
+                for perEpoch in [1, total] {
+                    for step in 0..<total {
+                        let v = schedule.value(step: step, totalSteps: total, stepsPerEpoch: perEpoch, base: 0.1)
+                        let context = "\(schedule) step \(step) of \(total)"
+                        XCTAssertTrue(v.lr.isFinite && v.lr >= 0 && v.lr <= 0.1 * (1 + 1e-6), "lr \(v.lr): \(context)")
+                        if let m = v.momentum {
+                            XCTAssertTrue(m >= 0.85 - 1e-6 && m <= 0.95 + 1e-6, "momentum \(m): \(context)")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A single-element parameter (value 1) for optimizer tests.

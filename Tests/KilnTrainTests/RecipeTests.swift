@@ -106,10 +106,19 @@ final class RecipeTests: XCTestCase {
         fails("\neval: {split: train}", "r.yaml: eval.split: valid or test")
         fails("\nexport: {formats: [coreml]}", "r.yaml: export.formats: unknown format 'coreml'")
         fails("\nextra: 1", "r.yaml: unknown section 'extra'")
+        fails("\n  schedule: {name: one_cycle, pct_start: 1.5}", "train.schedule.pct_start: must be between 0 and 1")
+        fails("\n  schedule: {name: one_cycle, div_factor: 0}", "r.yaml: train.schedule.div_factor: must be positive")
+        fails("\n  schedule: {name: one_cycle, final_div_factor: -1}", "final_div_factor: must be positive")
+        fails("\n  schedule: {name: one_cycle, pct_start: .nan}", "train.schedule.pct_start: must be between")
         var doc = try document()
         try doc.apply(override: "train.epochs=0")
         XCTAssertThrowsError(try TrainRecipe(document: doc)) {
             XCTAssertTrue("\($0)".contains("r.yaml: train.epochs: must be at least 1, got 0"))
+        }
+        doc = try document()
+        try doc.apply(override: "train.optimizer.lr=.inf")
+        XCTAssertThrowsError(try TrainRecipe(document: doc)) {
+            XCTAssertTrue("\($0)".contains("r.yaml: train.optimizer.lr: must be positive"), "\($0)")
         }
         doc = try document()
         try doc.apply(override: "+train.epochz=2")

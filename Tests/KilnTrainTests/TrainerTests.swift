@@ -144,6 +144,45 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(lines[1].frozen, [])
     }
 
+    /// Very short runs train with finite losses, weights and running statistics: one epoch of
+    /// 1 to 4 steps (4 steps at pct_start 0.25 is one-cycle's zero-length warm-up, which made
+    /// the learning rate NaN), a batch larger than the data set, and a last batch of one sample.
+    func testTinySchedulesTrainWithFiniteValues() throws {
+        let pct25 = LRSchedule.oneCycle(
+            pctStart: 0.25, divFactor: 25, finalDivFactor: 1e4, annealCosine: true, threePhase: false,
+            cycleMomentum: true, baseMomentum: 0.85, maxMomentum: 0.95)
+        let pct50 = LRSchedule.oneCycle(
+            pctStart: 0.5, divFactor: 25, finalDivFactor: 1e4, annealCosine: false, threePhase: true,
+            cycleMomentum: true, baseMomentum: 0.85, maxMomentum: 0.95)
+        // (samples, batch size, drop last, schedule, warm-up epochs, expected steps)
+        let cases: [(Int, Int, Bool, LRSchedule, Int, Int)] = [
+            (32, 8, true, pct25, 0, 4), (35, 8, true, pct25, 0, 4), (16, 8, true, pct50, 0, 2),
+            (8, 8, true, .oneCycleDefault, 0, 1), (16, 8, true, .oneCycleDefault, 0, 2),
+            (24, 8, true, .oneCycleDefault, 0, 3), (24, 8, true, .cosine(etaMin: 0, warmupSteps: 0), 1, 3),
+            (5, 8, false, pct25, 0, 1), (9, 8, false, pct50, 0, 2), (17, 8, false, .oneCycleDefault, 0, 3),
+        ]
+        for (k, (count, batch, dropLast, schedule, warmup, steps)) in cases.enumerated() {
+            let (x, y) = quadrantData(count: count, seed: UInt64(k))
+            var s = settings(epochs: 1)
+            s.freeze = nil
+            s.batchSize = batch
+            s.learningRate = 0.1
+            s.schedule = schedule
+            s.warmupEpochs = warmup
+            let t = try Trainer(
+                graph: try tinyGraph(), settings: s,
+                train: TensorSource(images: x, targets: y, batchSize: batch, shuffle: true, dropLast: dropLast),
+                valid: TensorSource(images: x, targets: y, batchSize: batch, shuffle: false),
+                directory: RunDirectory(dir.appendingPathComponent("tiny\(k)").path))
+            let context = "\(count) samples in batches of \(batch), \(schedule)"
+            XCTAssertNoThrow(try t.fit(), context)
+            XCTAssertEqual(t.step, steps, context)
+            XCTAssertEqual(t.history.count, 1, context)
+            XCTAssertTrue(t.history.allSatisfy { $0.trainLoss.isFinite && ($0.validLoss?.isFinite ?? false) }, context)
+            XCTAssertEqual(weights(t).filter { !$0.value.allSatisfy(\.isFinite) }.keys.sorted(), [], context)
+        }
+    }
+
     func testFreezingTrainsOnlyTheHeadsAndNormalisation() throws {
         let t = try trainer("freeze", epochs: 2)
         let before = weights(t)

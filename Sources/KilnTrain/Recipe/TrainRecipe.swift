@@ -386,7 +386,7 @@ public struct TrainRecipe {
             }
             t.learningRate = try o.float("lr") ?? t.learningRate
             t.weightDecay = try o.float("weight_decay") ?? (name == "adamw" ? 0.01 : 0)
-            guard t.learningRate > 0 else { throw o.fail("lr", "must be positive") }
+            guard t.learningRate > 0 && t.learningRate.isFinite else { throw o.fail("lr", "must be positive") }
         }
         if let (name, s) = try m.named("schedule") {
             try s.rejectUnknown(RecipeSchema.nested["train.schedule"]!)
@@ -400,9 +400,17 @@ public struct TrainRecipe {
             case "one_cycle":
                 let anneal = try s.string("anneal") ?? "cos"
                 guard anneal == "cos" || anneal == "linear" else { throw s.fail("anneal", "cos or linear") }
+                // As PyTorch: pct_start in [0, 1]; the divisors must give a finite learning rate.
+                let pct = try s.float("pct_start") ?? 0.3
+                guard (0...1).contains(pct) else { throw s.fail("pct_start", "must be between 0 and 1, got \(pct)") }
+                func divisor(_ key: String, _ standard: Float) throws(RecipeError) -> Float {
+                    let v = try s.float(key) ?? standard
+                    guard v > 0 && v.isFinite else { throw s.fail(key, "must be positive, got \(v)") }
+                    return v
+                }
                 t.schedule = .oneCycle(
-                    pctStart: try s.float("pct_start") ?? 0.3, divFactor: try s.float("div_factor") ?? 25,
-                    finalDivFactor: try s.float("final_div_factor") ?? 1e4, annealCosine: anneal == "cos",
+                    pctStart: pct, divFactor: try divisor("div_factor", 25),
+                    finalDivFactor: try divisor("final_div_factor", 1e4), annealCosine: anneal == "cos",
                     threePhase: try s.bool("three_phase") ?? false, cycleMomentum: try s.bool("cycle_momentum") ?? true,
                     baseMomentum: try s.float("base_momentum") ?? 0.85, maxMomentum: try s.float("max_momentum") ?? 0.95
                 )
