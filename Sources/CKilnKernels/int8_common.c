@@ -258,7 +258,14 @@ void kiln_mean_i8(
     }
 }
 
-void kiln_add_i8(const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step, int8_t *y, size_t n) {
+void kiln_add_i8(
+    kiln_isa isa, const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step, int8_t *y,
+    size_t n) {
+    DISPATCH(kiln_i8_path_for(isa), kiln_add_i8, p, a, a_step, b, b_step, y, n)
+}
+
+void kiln_add_i8_scalar(const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step,
+                        int8_t *y, size_t n) {
     for (size_t i = 0; i < n; i++) {
         int32_t x1 = (int32_t)a[i * a_step] - p->a_zero_point, x2 = (int32_t)b[i * b_step] - p->b_zero_point;
         int32_t s1 = kiln_requant((int32_t)((uint32_t)x1 << p->left_shift), p->a_multiplier, p->a_shift, 1);

@@ -34,12 +34,13 @@ ALWAYS_INLINE float clampf(float v, float lo, float hi) {
 
 // MARK: - Convolution as an indirect GEMM
 
-/// One register tile: TILE_MR output pixels x np panels. `a` holds, for each tap, TILE_MR row
-/// pointers (rows past `mr` repeat a valid row and are computed but not stored). `w` points at
+/// One register tile: MR (a constant: TILE_MR, or 4 or 2 for short groups of pixels) output
+/// pixels x np panels. `a` holds, for each tap, TILE_MR row pointers (rows past `mr` repeat a
+/// valid row and are computed but not stored). `w` points at
 /// the first panel; the others follow every `panel_stride` floats. `valid` output channels of
 /// the tile are stored.
 ALWAYS_INLINE void conv_tile(
-    const int np, size_t mr, size_t taps, size_t k, const float *const *a, const float *w, size_t panel_stride,
+    const int MR, const int np, size_t mr, size_t taps, size_t k, const float *const *a, const float *w, size_t panel_stride,
     float *c, size_t ldc, size_t valid, float lo, float hi) {
     kv acc[TILE_MR][TILE_NP * NV];
 #pragma unroll
@@ -48,14 +49,14 @@ ALWAYS_INLINE void conv_tile(
         for (int v = 0; v < NV; v++) {
             kv bias = kv_load(w + p * panel_stride + v * VLEN);
 #pragma unroll
-            for (int r = 0; r < TILE_MR; r++) acc[r][p * NV + v] = bias;
+            for (int r = 0; r < MR; r++) acc[r][p * NV + v] = bias;
         }
     }
     const float *wk = w + KILN_PANEL;
     for (size_t t = 0; t < taps; t++) {
         const float *ar[TILE_MR];
 #pragma unroll
-        for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
+        for (int r = 0; r < MR; r++) ar[r] = a[t * TILE_MR + r];
         for (size_t i = 0; i < k; i++) {
             kv wv[TILE_NP * NV];
 #pragma unroll
@@ -64,7 +65,7 @@ ALWAYS_INLINE void conv_tile(
                 for (int v = 0; v < NV; v++) wv[p * NV + v] = kv_load(wk + p * panel_stride + v * VLEN);
             }
 #pragma unroll
-            for (int r = 0; r < TILE_MR; r++) {
+            for (int r = 0; r < MR; r++) {
                 kv s = KV_SPLAT(ar[r][i]);
 #pragma unroll
                 for (int j = 0; j < np * NV; j++) acc[r][j] += s * wv[j];
@@ -75,14 +76,14 @@ ALWAYS_INLINE void conv_tile(
     kv vlo = KV_SPLAT(lo), vhi = KV_SPLAT(hi);
     if (valid >= (size_t)np * KILN_PANEL) {
 #pragma unroll
-        for (int r = 0; r < TILE_MR; r++) {
+        for (int r = 0; r < MR; r++) {
             if ((size_t)r < mr) {
 #pragma unroll
                 for (int j = 0; j < np * NV; j++) kv_store(c + r * ldc + j * VLEN, kv_clamp(acc[r][j], vlo, vhi));
             }
         }
     } else {
-        for (int r = 0; r < TILE_MR; r++) {
+        for (int r = 0; r < MR; r++) {
             if ((size_t)r >= mr) break;
             float tmp[TILE_NP * KILN_PANEL];
 #pragma unroll
@@ -375,10 +376,18 @@ static void conv_impl(
                 pn += 2;
 #endif
             } else if (TILE_NP > 1 && panel_end - pn >= TILE_NP && valid >= TILE_NP * KILN_PANEL) {
-                conv_tile(TILE_NP, mr, tile_taps, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
+                // Short groups (few output pixels: the deep layers of a small image) run 2 or 4
+                // rows instead of TILE_MR of which most would not be stored.
+#define F32_TILE(MR, NP) conv_tile(MR, NP, mr, tile_taps, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max)
+                if (TILE_MR > 4 && mr <= 2) F32_TILE(2, TILE_NP);
+                else if (TILE_MR > 4 && mr <= 4) F32_TILE(4, TILE_NP);
+                else F32_TILE(TILE_MR, TILE_NP);
                 pn += TILE_NP;
             } else {
-                conv_tile(1, mr, tile_taps, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
+                if (TILE_MR > 4 && mr <= 2) F32_TILE(2, 1);
+                else if (TILE_MR > 4 && mr <= 4) F32_TILE(4, 1);
+                else F32_TILE(TILE_MR, 1);
+#undef F32_TILE
                 pn += 1;
             }
         }

@@ -279,8 +279,9 @@ typedef struct {
     int32_t b_zero_point, b_multiplier, b_shift;
     int32_t left_shift, output_multiplier, output_shift, output_zero_point, min, max;
 } kiln_add_i8_params;
-/// y[i] = add(a[i * a_step], b[i * b_step]) for i < n; steps are 0 (broadcast) or 1.
-void kiln_add_i8(const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step, int8_t *y, size_t n);
+/// y[i] = add(a[i * a_step], b[i * b_step]) for i < n; steps are 0 (broadcast) or 1. Contiguous
+/// inputs run `isa`'s vector lanes (the same integers).
+void kiln_add_i8(kiln_isa isa, const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step, int8_t *y, size_t n);
 
 /// TFLite's int8 MUL: y = clamp(requantize((a - za) * (b - zb)) + zo).
 typedef struct {
