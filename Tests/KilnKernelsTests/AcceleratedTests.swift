@@ -144,8 +144,14 @@ final class AcceleratedTests: XCTestCase {
     }
 
     /// Few output pixels (a small image's deep layers: 2x2 and 1x2 outputs, ranges of 2...4
-    /// pixels as threads split them) run 2- or 4-row tiles instead of TILE_MR rows.
+    /// pixels as threads split them) run 2- or 4-row tiles instead of TILE_MR rows, and skip the
+    /// taps that read only padding (a 3x3 window over a 1x1 image reads one real tap).
     func testFewPixelConvTiles() {
+        for (c, o) in [(20, 40), (3, 24), (9, 8), (64, 70)] {
+            checkConv(h: 1, w: 1, c: c, o: o, Conv2dGeometry(kernel: 3, padding: 1), activation: .relu)
+            checkConv(h: 2, w: 2, c: c, o: o, Conv2dGeometry(kernel: 3, stride: 2, padding: 1))
+            checkConv(h: 1, w: 2, c: c, o: o, Conv2dGeometry(kernel: 5, padding: 2), bias: false, splits: 2)
+        }
         for (h, w) in [(1, 2), (2, 2), (1, 3), (2, 3), (3, 3)] {
             for o in [20, 32, 70] {
                 checkConv(h: h, w: w, c: 20, o: o, Conv2dGeometry(kernel: 3, padding: 1), activation: .relu, splits: 2)
