@@ -283,6 +283,19 @@ __attribute__((noinline)) static void FN(tap_pointers)(
 }
 
 #define PANEL_HEADER (KILN_I8_ROWS * KILN_I8_PANEL * sizeof(int32_t))
+/// Bytes of one tap's row after the header: what a padded tap adds to each of the 16 channels.
+#define TAP_ROW (KILN_I8_PANEL * sizeof(int32_t))
+
+/// What the taps in `skip` would add had they read the zero-point row (kiln_pack_conv_i8's tap
+/// rows), for channel j of a panel.
+ALWAYS_INLINE int32_t skipped_sum(const uint8_t *panel, size_t taps, uint64_t skip, size_t j) {
+    const int32_t *t0 = (const int32_t *)(panel + PANEL_HEADER);
+    uint32_t s = 0;
+    for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) s += (uint32_t)t0[t * KILN_I8_PANEL + j];
+    }
+    return (int32_t)s;
+}
 
 #if I8_PATH == 3
 /// One tile: MR pixels (rows past `mr` repeat the last and are not stored) x NP panels of 16
@@ -291,18 +304,25 @@ __attribute__((noinline)) static void FN(tap_pointers)(
 /// with more panels keeps a few output pixels (the deep layers of a small image, down to a
 /// matrix-vector product) from computing TILE_MR rows.
 ALWAYS_INLINE void FN(conv_tile)(
-    const int MR, const int NP, const int simple, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const int MR, const int NP, const int simple, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a,
     const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
     __m512i acc[TILE_MR][4];
 #pragma unroll
     for (int n = 0; n < NP; n++) {
         __m512i b = _mm512_loadu_si512(rows_at(panel + n * panel_bytes, KILN_I8_PANEL).bias);
+        for (size_t t = 0; skip && t < taps; t++) {
+            if (skip >> t & 1) b = _mm512_add_epi32(b, _mm512_loadu_si512(panel + n * panel_bytes + PANEL_HEADER + t * TAP_ROW));
+        }
 #pragma unroll
         for (int r = 0; r < MR; r++) acc[r][n] = b;
     }
     const __m512i flip = _mm512_set1_epi32((int32_t)0x80808080);
-    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER);
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER + taps * TAP_ROW);
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads the zero points: added with the bias
+            w += g4 * 64;
+            continue;
+        }
         const int8_t *ar[TILE_MR];
 #pragma unroll
         for (int r = 0; r < MR; r++) ar[r] = a[t * TILE_MR + r];
@@ -333,13 +353,20 @@ ALWAYS_INLINE void FN(conv_tile)(
 /// One tile of MR (a constant: TILE_MR, 2 or 1) pixels x one panel (two 8-lane halves): vpmaddubsw
 /// on |x| and w * sign(x).
 ALWAYS_INLINE void FN(conv_tile)(
-    const int MR, const int NP, const int simple, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const int MR, const int NP, const int simple, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a,
     const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
     (void)NP, (void)panel_bytes;
     kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
-    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER);
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER + taps * TAP_ROW);
     __m256i acc[TILE_MR][2];
     __m256i b0 = _mm256_loadu_si256((const __m256i *)rows.bias), b1 = _mm256_loadu_si256((const __m256i *)(rows.bias + 8));
+    for (size_t t = 0; skip && t < taps; t++) {
+        if (skip >> t & 1) {
+            const int32_t *tr = (const int32_t *)(panel + PANEL_HEADER + t * TAP_ROW);
+            b0 = _mm256_add_epi32(b0, _mm256_loadu_si256((const __m256i *)tr));
+            b1 = _mm256_add_epi32(b1, _mm256_loadu_si256((const __m256i *)(tr + 8)));
+        }
+    }
 #pragma unroll
     for (int r = 0; r < MR; r++) {
         acc[r][0] = b0;
@@ -347,6 +374,10 @@ ALWAYS_INLINE void FN(conv_tile)(
     }
     const __m256i ones = _mm256_set1_epi16(1);
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads the zero points: added with the bias
+            w += g4 * 64;
+            continue;
+        }
         const int8_t *ar[TILE_MR];
 #pragma unroll
         for (int r = 0; r < MR; r++) ar[r] = a[t * TILE_MR + r];
@@ -373,18 +404,26 @@ ALWAYS_INLINE void FN(conv_tile)(
 }
 #elif I8_PATH == 4
 ALWAYS_INLINE void FN(conv_tile)(
-    const int MR, const int NP, const int simple, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const int MR, const int NP, const int simple, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a,
     const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
     (void)MR, (void)NP, (void)simple, (void)panel_bytes;
     kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
-    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER);
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER + taps * TAP_ROW);
     int32x4_t acc[TILE_MR][4];
 #pragma unroll
     for (int r = 0; r < TILE_MR; r++) {
 #pragma unroll
-        for (int v = 0; v < 4; v++) acc[r][v] = vld1q_s32(rows.bias + 4 * v);
+        for (int v = 0; v < 4; v++) {
+            int32_t b[4];
+            for (int j = 0; j < 4; j++) b[j] = (int32_t)((uint32_t)rows.bias[4 * v + j] + (uint32_t)skipped_sum(panel, taps, skip, (size_t)(4 * v + j)));
+            acc[r][v] = vld1q_s32(b);
+        }
     }
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads the zero points: added with the bias
+            w += g4 * 64;
+            continue;
+        }
         const int8_t *ar[TILE_MR];
 #pragma unroll
         for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
@@ -414,16 +453,20 @@ ALWAYS_INLINE void FN(conv_tile)(
 }
 #else
 ALWAYS_INLINE void FN(conv_tile)(
-    const int MR, const int NP, const int simple, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const int MR, const int NP, const int simple, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a,
     const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
     (void)MR, (void)NP, (void)simple, (void)panel_bytes;
     kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
-    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER);
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER + taps * TAP_ROW);
     int32_t acc[TILE_MR][KILN_I8_PANEL];
     for (int r = 0; r < TILE_MR; r++) {
-        for (int j = 0; j < KILN_I8_PANEL; j++) acc[r][j] = rows.bias[j];
+        for (int j = 0; j < KILN_I8_PANEL; j++) acc[r][j] = (int32_t)((uint32_t)rows.bias[j] + (uint32_t)skipped_sum(panel, taps, skip, (size_t)j));
     }
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads the zero points: added with the bias
+            w += g4 * 64;
+            continue;
+        }
         for (size_t g = 0; g < g4; g++) {
             for (int r = 0; r < TILE_MR; r++) {
                 const int8_t *x = a[t * TILE_MR + r] + 4 * g;
@@ -447,7 +490,7 @@ ALWAYS_INLINE void FN(conv_tile)(
 /// The tiles of one group of `mr` <= MR pixels over panels [panel_begin, panel_end), up to NPMAX
 /// (1, 2 or 4) panels per tile; a tile is `simple` when all its panels are.
 ALWAYS_INLINE void FN(conv_panels)(
-    const int MR, const int NPMAX, size_t mr, size_t taps, size_t g4, const int8_t *const *a, const uint8_t *panels,
+    const int MR, const int NPMAX, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a, const uint8_t *panels,
     size_t panel_bytes, size_t panel_begin, size_t panel_end, int8_t *c, size_t ldc, size_t out_c, int32_t zo,
     int32_t lo, int32_t hi) {
     for (size_t q = panel_begin; q < panel_end;) {
@@ -459,7 +502,7 @@ ALWAYS_INLINE void FN(conv_panels)(
         size_t first = q * KILN_I8_PANEL, valid = out_c - first;
         if (valid > (size_t)n * KILN_I8_PANEL) valid = (size_t)n * KILN_I8_PANEL;
         int8_t *cq = c + first;
-#define I8_TILE(NP, S) FN(conv_tile)(MR, NP, S, mr, taps, g4, a, panel, panel_bytes, cq, ldc, valid, zo, lo, hi)
+#define I8_TILE(NP, S) FN(conv_tile)(MR, NP, S, mr, taps, skip, g4, a, panel, panel_bytes, cq, ldc, valid, zo, lo, hi)
         if (n == 4 && NPMAX >= 4) {
             if (simple) I8_TILE(4, 1); else I8_TILE(4, 0);
         } else if (n == 2 && NPMAX >= 2) {
@@ -475,7 +518,7 @@ ALWAYS_INLINE void FN(conv_panels)(
 /// The tiles of one group of `mr` <= TILE_MR pixels over panels [panel_begin, panel_end), one
 /// panel per tile.
 ALWAYS_INLINE void FN(conv_panels)(
-    const int MR, const int NPMAX, size_t mr, size_t taps, size_t g4, const int8_t *const *a, const uint8_t *panels,
+    const int MR, const int NPMAX, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a, const uint8_t *panels,
     size_t panel_bytes, size_t panel_begin, size_t panel_end, int8_t *c, size_t ldc, size_t out_c, int32_t zo,
     int32_t lo, int32_t hi) {
     (void)NPMAX;
@@ -484,9 +527,9 @@ ALWAYS_INLINE void FN(conv_panels)(
         size_t first = q * KILN_I8_PANEL, valid = out_c - first;
         if (valid > KILN_I8_PANEL) valid = KILN_I8_PANEL;
         if (rows_at(panel, KILN_I8_PANEL).simple[0]) {
-            FN(conv_tile)(MR, 1, 1, mr, taps, g4, a, panel, panel_bytes, c + first, ldc, valid, zo, lo, hi);
+            FN(conv_tile)(MR, 1, 1, mr, taps, skip, g4, a, panel, panel_bytes, c + first, ldc, valid, zo, lo, hi);
         } else {
-            FN(conv_tile)(MR, 1, 0, mr, taps, g4, a, panel, panel_bytes, c + first, ldc, valid, zo, lo, hi);
+            FN(conv_tile)(MR, 1, 0, mr, taps, skip, g4, a, panel, panel_bytes, c + first, ldc, valid, zo, lo, hi);
         }
     }
 }
@@ -496,7 +539,7 @@ void FN(kiln_conv_i8)(
     const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output, size_t pixel_begin,
     size_t pixel_end, size_t panel_begin, size_t panel_end) {
     const size_t taps = p->kernel_h * p->kernel_w, g4 = (p->in_c + 3) / 4;
-    const size_t panel_bytes = PANEL_HEADER + taps * g4 * KILN_I8_PANEL * 4;
+    const size_t panel_bytes = PANEL_HEADER + taps * TAP_ROW + taps * g4 * KILN_I8_PANEL * 4;
     const int8_t *pad = (const int8_t *)packed;
     const uint8_t *panels = packed + kiln_i8_pad_bytes(p->in_c);
     const int32_t zo = p->output_zero_point, lo = p->output_min, hi = p->output_max;
@@ -512,11 +555,22 @@ void FN(kiln_conv_i8)(
         } else {
             FN(tap_pointers)(p, input, pad, p0 / p->out_w, p0 % p->out_w, mr, a);
         }
+        // Taps that read the zero-point row in every row of the tile (most of a 3x3 window
+        // over a 1x1 or 2x2 image) are skipped with their weights; their packed tap rows hold
+        // what they would have added.
+        uint64_t skip = 0;
+        if (!pointwise) {
+            for (size_t t = 0; t < taps; t++) {
+                int padded = 1;
+                for (size_t r = 0; r < TILE_MR; r++) padded &= a[t * TILE_MR + r] == pad;
+                skip |= (uint64_t)padded << t;
+            }
+        }
         int8_t *c = output + p0 * ldc;
         // The fewest rows that cover the group: a short group (few output pixels) runs short
         // tiles over more panels instead of TILE_MR rows of which most are not stored.
 #define I8_PANELS(MR, NPMAX) \
-    FN(conv_panels)(MR, NPMAX, mr, taps, g4, a, panels, panel_bytes, panel_begin, panel_end, c, ldc, out_c, zo, lo, hi)
+    FN(conv_panels)(MR, NPMAX, mr, taps, skip, g4, a, panels, panel_bytes, panel_begin, panel_end, c, ldc, out_c, zo, lo, hi)
 #if I8_PATH == 3
         if (mr > 8) I8_PANELS(TILE_MR, 2);
         else if (mr > 4) I8_PANELS(8, 2);

@@ -224,8 +224,9 @@ typedef struct {
 
 /// Bytes kiln_pack_conv_i8 writes: a row of input zero points (what padded taps read), then per
 /// panel of 16 output channels seven int32 rows of requantization parameters (bias with the
-/// zero-point correction, multiplier, shifts, tie mode) and taps * ceil(in_c / 4) blocks of
-/// 16 x 4 weights.
+/// zero-point correction, multiplier, shifts, tie mode), one int32 row per tap (what the tap
+/// adds when it reads only the zero points: kernels skip such taps), and taps * ceil(in_c / 4)
+/// blocks of 16 x 4 weights.
 size_t kiln_conv_i8_packed_bytes(size_t out_c, size_t taps, size_t in_c);
 
 /// Packs OHWI int8 weights `[out_c][taps][in_c]`, an optional int32 bias, and per-channel
