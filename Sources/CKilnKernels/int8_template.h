@@ -244,9 +244,12 @@ void FN(kiln_requantize_i32_i8)(
 // MARK: - Convolution
 
 /// Fills a tile's pointers for every tap and tile row: the input pixel, or the zero-point row.
-__attribute__((noinline)) static void FN(tap_pointers)(
+/// Returns the taps that read the zero-point row in every row (bit t for tap t).
+__attribute__((noinline)) static uint64_t FN(tap_pointers)(
     const kiln_conv_i8_params *p, const int8_t *input, const int8_t *pad, size_t y, size_t x, size_t mr, const int8_t **a) {
     const long in_w = (long)p->in_w, sw = (long)p->stride_w, pl = (long)p->pad_left;
+    const size_t taps = p->kernel_h * p->kernel_w;
+    uint64_t real = 0;  // taps that read an input pixel in some row
     long first = (long)x * sw - pl, last = (long)(x + mr - 1) * sw - pl + (long)((p->kernel_w - 1) * p->dilation_w);
     if (x + mr <= p->out_w && first >= 0 && last < in_w) {
         const long step = sw * (long)p->in_pixel_stride;
@@ -259,27 +262,31 @@ __attribute__((noinline)) static void FN(tap_pointers)(
                     for (size_t r = 0; r < TILE_MR; r++) row[r] = pad;
                     continue;
                 }
+                real |= 1ull << (ky * p->kernel_w + kx);
                 const int8_t *p0 = input + (iy * in_w + first + (long)(kx * p->dilation_w)) * (long)p->in_pixel_stride;
                 for (size_t r = 0; r < TILE_MR; r++) row[r] = p0 + (long)(r < mr ? r : mr - 1) * step;
             }
         }
-        return;
-    }
-    for (size_t r = 0; r < TILE_MR; r++) {
-        for (size_t ky = 0; ky < p->kernel_h; ky++) {
-            long iy = (long)(y * p->stride_h) + (long)(ky * p->dilation_h) - (long)p->pad_top;
-            for (size_t kx = 0; kx < p->kernel_w; kx++) {
-                long ix = (long)(x * p->stride_w) + (long)(kx * p->dilation_w) - (long)p->pad_left;
-                int inside = iy >= 0 && iy < (long)p->in_h && ix >= 0 && ix < (long)p->in_w;
-                a[(ky * p->kernel_w + kx) * TILE_MR + r] =
-                    inside ? input + ((size_t)iy * p->in_w + (size_t)ix) * p->in_pixel_stride : pad;
+    } else {
+        for (size_t r = 0; r < TILE_MR; r++) {
+            for (size_t ky = 0; ky < p->kernel_h; ky++) {
+                long iy = (long)(y * p->stride_h) + (long)(ky * p->dilation_h) - (long)p->pad_top;
+                for (size_t kx = 0; kx < p->kernel_w; kx++) {
+                    long ix = (long)(x * p->stride_w) + (long)(kx * p->dilation_w) - (long)p->pad_left;
+                    int inside = iy >= 0 && iy < (long)p->in_h && ix >= 0 && ix < (long)p->in_w;
+                    a[(ky * p->kernel_w + kx) * TILE_MR + r] =
+                        inside ? input + ((size_t)iy * p->in_w + (size_t)ix) * p->in_pixel_stride : pad;
+                    real |= (uint64_t)inside << (ky * p->kernel_w + kx);
+                }
+            }
+            if (r + 1 < mr && ++x == p->out_w) {
+                x = 0;
+                y++;
             }
         }
-        if (r + 1 < mr && ++x == p->out_w) {
-            x = 0;
-            y++;
-        }
     }
+    const uint64_t all = taps >= 64 ? ~0ull : (1ull << taps) - 1;
+    return all & ~real;
 }
 
 #define PANEL_HEADER (KILN_I8_ROWS * KILN_I8_PANEL * sizeof(int32_t))
@@ -550,21 +557,14 @@ void FN(kiln_conv_i8)(
     const int8_t *a[KILN_MAX_TAPS * TILE_MR];
     for (size_t p0 = pixel_begin; p0 < pixel_end; p0 += TILE_MR) {
         size_t mr = pixel_end - p0 < TILE_MR ? pixel_end - p0 : TILE_MR;
-        if (pointwise) {
-            for (size_t r = 0; r < TILE_MR; r++) a[r] = input + (p0 + (r < mr ? r : mr - 1)) * p->in_pixel_stride;
-        } else {
-            FN(tap_pointers)(p, input, pad, p0 / p->out_w, p0 % p->out_w, mr, a);
-        }
         // Taps that read the zero-point row in every row of the tile (most of a 3x3 window
         // over a 1x1 or 2x2 image) are skipped with their weights; their packed tap rows hold
         // what they would have added.
         uint64_t skip = 0;
-        if (!pointwise) {
-            for (size_t t = 0; t < taps; t++) {
-                int padded = 1;
-                for (size_t r = 0; r < TILE_MR; r++) padded &= a[t * TILE_MR + r] == pad;
-                skip |= (uint64_t)padded << t;
-            }
+        if (pointwise) {
+            for (size_t r = 0; r < TILE_MR; r++) a[r] = input + (p0 + (r < mr ? r : mr - 1)) * p->in_pixel_stride;
+        } else {
+            skip = FN(tap_pointers)(p, input, pad, p0 / p->out_w, p0 % p->out_w, mr, a);
         }
         int8_t *c = output + p0 * ldc;
         // The fewest rows that cover the group: a short group (few output pixels) runs short

@@ -378,9 +378,9 @@ static void conv_impl(
         uint64_t skip = 0;
         if (!pointwise) {
             for (size_t t = 0; t < tile_taps; t++) {
-                int pad = 1;
-                for (size_t r = 0; r < TILE_MR; r++) pad &= a[t * TILE_MR + r] == p->zeros;
-                skip |= (uint64_t)pad << t;
+                size_t r = 0;
+                while (r < TILE_MR && a[t * TILE_MR + r] == p->zeros) r++;
+                skip |= (uint64_t)(r == TILE_MR) << t;
             }
         }
         float *c = out_begin + (m0 - pixel_begin) * p->out_pixel_stride;
