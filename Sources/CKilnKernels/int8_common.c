@@ -123,7 +123,7 @@ void kiln_lookup_i8(kiln_isa isa, const int8_t *table, const int8_t *x, int8_t *
 static size_t groups4(size_t in_c) { return (in_c + 3) / 4; }
 
 static size_t conv_panel_bytes(size_t taps, size_t in_c) {
-    return KILN_I8_ROWS * KILN_I8_PANEL * sizeof(int32_t) + taps * groups4(in_c) * KILN_I8_PANEL * 4;
+    return (KILN_I8_ROWS + taps) * KILN_I8_PANEL * sizeof(int32_t) + taps * groups4(in_c) * KILN_I8_PANEL * 4;
 }
 
 size_t kiln_conv_i8_packed_bytes(size_t out_c, size_t taps, size_t in_c) {
@@ -189,7 +189,20 @@ void kiln_pack_conv_i8(
         }
         write_rows((int32_t *)panel, KILN_I8_PANEL, q * KILN_I8_PANEL, KILN_I8_PANEL, out_c, bias, correction, multiplier,
                    shift, round_up_channels);
-        int8_t *w = (int8_t *)(panel + KILN_I8_ROWS * KILN_I8_PANEL * sizeof(int32_t));
+        // Per tap, what it adds when it reads the zero-point row: (zx + offset) * sum_i w, wrapped
+        // as the kernel's int32 accumulator wraps (kernels skip taps that read only padding).
+        int32_t *tap_rows = (int32_t *)panel + KILN_I8_ROWS * KILN_I8_PANEL;
+        for (size_t t = 0; t < taps; t++) {
+            for (size_t j = 0; j < KILN_I8_PANEL; j++) {
+                size_t o = q * KILN_I8_PANEL + j;
+                int64_t sum = 0;
+                if (o < out_c) {
+                    for (size_t i = 0; i < in_c; i++) sum += weights[(o * taps + t) * in_c + i];
+                }
+                tap_rows[t * KILN_I8_PANEL + j] = (int32_t)(uint32_t)(uint64_t)(((int64_t)p->input_zero_point + offset) * sum);
+            }
+        }
+        int8_t *w = (int8_t *)(tap_rows + taps * KILN_I8_PANEL);
         for (size_t t = 0; t < taps; t++) {
             for (size_t g = 0; g < g4; g++) {
                 for (size_t j = 0; j < KILN_I8_PANEL; j++) {
@@ -258,7 +271,14 @@ void kiln_mean_i8(
     }
 }
 
-void kiln_add_i8(const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step, int8_t *y, size_t n) {
+void kiln_add_i8(
+    kiln_isa isa, const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step, int8_t *y,
+    size_t n) {
+    DISPATCH(kiln_i8_path_for(isa), kiln_add_i8, p, a, a_step, b, b_step, y, n)
+}
+
+void kiln_add_i8_scalar(const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step,
+                        int8_t *y, size_t n) {
     for (size_t i = 0; i < n; i++) {
         int32_t x1 = (int32_t)a[i * a_step] - p->a_zero_point, x2 = (int32_t)b[i * b_step] - p->b_zero_point;
         int32_t s1 = kiln_requant((int32_t)((uint32_t)x1 << p->left_shift), p->a_multiplier, p->a_shift, 1);

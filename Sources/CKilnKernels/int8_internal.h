@@ -62,6 +62,8 @@ typedef struct {
                                          const int32_t *round_up, int32_t zero_point, int32_t min, int32_t max,          \
                                          int8_t *y);                                                                     \
     void kiln_lookup_i8_##suffix(const int8_t *table, const int8_t *x, int8_t *y, size_t n);                            \
+    void kiln_add_i8_##suffix(const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b,              \
+                              size_t b_step, int8_t *y, size_t n);                                                       \
     void kiln_quantize_f32_i8_##suffix(const float *x, int8_t *y, size_t n, float scale, int32_t zero_point);
 
 KILN_I8_DECLARE(portable)

@@ -87,7 +87,7 @@ ALWAYS_INLINE __m512i srdhm16(__m512i x, __m512i m) {
 
 /// clamp(rounding_shift(srdhm(acc << l, m), r) + zo). `simple`: no left shifts and every tie
 /// upward, so the shift is (h >> r) + bit r-1 of h.
-ALWAYS_INLINE __m512i requant16(__m512i acc, const rq16 *q, const int simple) {
+ALWAYS_INLINE __m512i requant16_core(__m512i acc, const rq16 *q, const int simple) {
     __m512i v;
     if (simple) {
         __m512i h = srdhm16(acc, q->m);
@@ -100,6 +100,11 @@ ALWAYS_INLINE __m512i requant16(__m512i acc, const rq16 *q, const int simple) {
         v = _mm512_srav_epi32(h, q->r);
         v = _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(rem, threshold), v, _mm512_set1_epi32(1));
     }
+    return v;
+}
+
+ALWAYS_INLINE __m512i requant16(__m512i acc, const rq16 *q, const int simple) {
+    __m512i v = requant16_core(acc, q, simple);
     v = _mm512_add_epi32(v, q->zo);
     return _mm512_min_epi32(_mm512_max_epi32(v, q->lo), q->hi);
 }
@@ -137,7 +142,7 @@ ALWAYS_INLINE __m256i srdhm8(__m256i x, __m256i m) {
 }
 
 /// 8 lanes of the requantization (see requant16).
-ALWAYS_INLINE __m256i requant8(__m256i acc, const rq8 *q, const int simple) {
+ALWAYS_INLINE __m256i requant8_core(__m256i acc, const rq8 *q, const int simple) {
     __m256i v;
     if (simple) {
         __m256i h = srdhm8(acc, q->m);
@@ -150,6 +155,11 @@ ALWAYS_INLINE __m256i requant8(__m256i acc, const rq8 *q, const int simple) {
         v = _mm256_srav_epi32(h, q->r);
         v = _mm256_sub_epi32(v, _mm256_cmpgt_epi32(rem, threshold));
     }
+    return v;
+}
+
+ALWAYS_INLINE __m256i requant8(__m256i acc, const rq8 *q, const int simple) {
+    __m256i v = requant8_core(acc, q, simple);
     v = _mm256_add_epi32(v, q->zo);
     return _mm256_min_epi32(_mm256_max_epi32(v, q->lo), q->hi);
 }
@@ -234,9 +244,12 @@ void FN(kiln_requantize_i32_i8)(
 // MARK: - Convolution
 
 /// Fills a tile's pointers for every tap and tile row: the input pixel, or the zero-point row.
-__attribute__((noinline)) static void FN(tap_pointers)(
+/// Returns the taps that read the zero-point row in every row (bit t for tap t).
+__attribute__((noinline)) static uint64_t FN(tap_pointers)(
     const kiln_conv_i8_params *p, const int8_t *input, const int8_t *pad, size_t y, size_t x, size_t mr, const int8_t **a) {
     const long in_w = (long)p->in_w, sw = (long)p->stride_w, pl = (long)p->pad_left;
+    const size_t taps = p->kernel_h * p->kernel_w;
+    uint64_t real = 0;  // taps that read an input pixel in some row
     long first = (long)x * sw - pl, last = (long)(x + mr - 1) * sw - pl + (long)((p->kernel_w - 1) * p->dilation_w);
     if (x + mr <= p->out_w && first >= 0 && last < in_w) {
         const long step = sw * (long)p->in_pixel_stride;
@@ -249,103 +262,136 @@ __attribute__((noinline)) static void FN(tap_pointers)(
                     for (size_t r = 0; r < TILE_MR; r++) row[r] = pad;
                     continue;
                 }
+                real |= 1ull << (ky * p->kernel_w + kx);
                 const int8_t *p0 = input + (iy * in_w + first + (long)(kx * p->dilation_w)) * (long)p->in_pixel_stride;
                 for (size_t r = 0; r < TILE_MR; r++) row[r] = p0 + (long)(r < mr ? r : mr - 1) * step;
             }
         }
-        return;
-    }
-    for (size_t r = 0; r < TILE_MR; r++) {
-        for (size_t ky = 0; ky < p->kernel_h; ky++) {
-            long iy = (long)(y * p->stride_h) + (long)(ky * p->dilation_h) - (long)p->pad_top;
-            for (size_t kx = 0; kx < p->kernel_w; kx++) {
-                long ix = (long)(x * p->stride_w) + (long)(kx * p->dilation_w) - (long)p->pad_left;
-                int inside = iy >= 0 && iy < (long)p->in_h && ix >= 0 && ix < (long)p->in_w;
-                a[(ky * p->kernel_w + kx) * TILE_MR + r] =
-                    inside ? input + ((size_t)iy * p->in_w + (size_t)ix) * p->in_pixel_stride : pad;
+    } else {
+        for (size_t r = 0; r < TILE_MR; r++) {
+            for (size_t ky = 0; ky < p->kernel_h; ky++) {
+                long iy = (long)(y * p->stride_h) + (long)(ky * p->dilation_h) - (long)p->pad_top;
+                for (size_t kx = 0; kx < p->kernel_w; kx++) {
+                    long ix = (long)(x * p->stride_w) + (long)(kx * p->dilation_w) - (long)p->pad_left;
+                    int inside = iy >= 0 && iy < (long)p->in_h && ix >= 0 && ix < (long)p->in_w;
+                    a[(ky * p->kernel_w + kx) * TILE_MR + r] =
+                        inside ? input + ((size_t)iy * p->in_w + (size_t)ix) * p->in_pixel_stride : pad;
+                    real |= (uint64_t)inside << (ky * p->kernel_w + kx);
+                }
+            }
+            if (r + 1 < mr && ++x == p->out_w) {
+                x = 0;
+                y++;
             }
         }
-        if (r + 1 < mr && ++x == p->out_w) {
-            x = 0;
-            y++;
-        }
     }
+    const uint64_t all = taps >= 64 ? ~0ull : (1ull << taps) - 1;
+    return all & ~real;
 }
 
 #define PANEL_HEADER (KILN_I8_ROWS * KILN_I8_PANEL * sizeof(int32_t))
+/// Bytes of one tap's row after the header: what a padded tap adds to each of the 16 channels.
+#define TAP_ROW (KILN_I8_PANEL * sizeof(int32_t))
+
+/// What the taps in `skip` would add had they read the zero-point row (kiln_pack_conv_i8's tap
+/// rows), for channel j of a panel.
+ALWAYS_INLINE int32_t skipped_sum(const uint8_t *panel, size_t taps, uint64_t skip, size_t j) {
+    const int32_t *t0 = (const int32_t *)(panel + PANEL_HEADER);
+    uint32_t s = 0;
+    for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) s += (uint32_t)t0[t * KILN_I8_PANEL + j];
+    }
+    return (int32_t)s;
+}
 
 #if I8_PATH == 3
-/// One tile: TILE_MR pixels (rows past `mr` repeat the last and are not stored) x np panels of 16
-/// output channels (`valid` of them stored); vpdpbusd on x ^ 0x80 and the packed weights.
+/// One tile: MR pixels (rows past `mr` repeat the last and are not stored) x NP panels of 16
+/// output channels (`valid` channels of them stored); vpdpbusd on x ^ 0x80 and the packed
+/// weights. MR and NP are constants at every call (the tile is inlined per shape): small MR
+/// with more panels keeps a few output pixels (the deep layers of a small image, down to a
+/// matrix-vector product) from computing TILE_MR rows.
 ALWAYS_INLINE void FN(conv_tile)(
-    const int np, const int simple0, const int simple1, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const int MR, const int NP, const int simple, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a,
     const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
-    kiln_i8_rows rows0 = rows_at(panel, KILN_I8_PANEL), rows1 = rows_at(panel + panel_bytes, KILN_I8_PANEL);
-    __m512i acc0[TILE_MR], acc1[TILE_MR];
-    __m512i b0 = _mm512_loadu_si512(rows0.bias), b1 = np > 1 ? _mm512_loadu_si512(rows1.bias) : b0;
+    __m512i acc[TILE_MR][4];
 #pragma unroll
-    for (int r = 0; r < TILE_MR; r++) {
-        acc0[r] = b0;
-        acc1[r] = b1;
+    for (int n = 0; n < NP; n++) {
+        __m512i b = _mm512_loadu_si512(rows_at(panel + n * panel_bytes, KILN_I8_PANEL).bias);
+        for (size_t t = 0; skip && t < taps; t++) {
+            if (skip >> t & 1) b = _mm512_add_epi32(b, _mm512_loadu_si512(panel + n * panel_bytes + PANEL_HEADER + t * TAP_ROW));
+        }
+#pragma unroll
+        for (int r = 0; r < MR; r++) acc[r][n] = b;
     }
     const __m512i flip = _mm512_set1_epi32((int32_t)0x80808080);
-    const int8_t *w0 = (const int8_t *)(panel + PANEL_HEADER), *w1 = w0 + panel_bytes;
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER + taps * TAP_ROW);
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads the zero points: added with the bias
+            w += g4 * 64;
+            continue;
+        }
         const int8_t *ar[TILE_MR];
 #pragma unroll
-        for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
+        for (int r = 0; r < MR; r++) ar[r] = a[t * TILE_MR + r];
         for (size_t g = 0; g < g4; g++) {
-            __m512i wv0 = _mm512_loadu_si512(w0);
-            __m512i wv1 = np > 1 ? _mm512_loadu_si512(w1) : wv0;
+            __m512i wv[4];
 #pragma unroll
-            for (int r = 0; r < TILE_MR; r++) {
+            for (int n = 0; n < NP; n++) wv[n] = _mm512_loadu_si512(w + n * panel_bytes);
+#pragma unroll
+            for (int r = 0; r < MR; r++) {
                 __m512i xb = _mm512_xor_si512(_mm512_set1_epi32(load4(ar[r] + 4 * g)), flip);
-                acc0[r] = _mm512_dpbusd_epi32(acc0[r], xb, wv0);
-                if (np > 1) acc1[r] = _mm512_dpbusd_epi32(acc1[r], xb, wv1);
+#pragma unroll
+                for (int n = 0; n < NP; n++) acc[r][n] = _mm512_dpbusd_epi32(acc[r][n], xb, wv[n]);
             }
-            w0 += 64;
-            w1 += 64;
+            w += 64;
         }
     }
-    rq16 q0 = load_rq16(rows0, 0, zo, lo, hi);
-    int valid0 = valid >= 16 ? 16 : (int)valid;
 #pragma unroll
-    for (int r = 0; r < TILE_MR; r++) {
-        if ((size_t)r < mr) store16(c + r * ldc, requant16(acc0[r], &q0, simple0), valid0);
-    }
-    if (np > 1) {
-        rq16 q1 = load_rq16(rows1, 0, zo, lo, hi);
-        int valid1 = (int)valid - 16;
+    for (int n = 0; n < NP; n++) {
+        rq16 q = load_rq16(rows_at(panel + n * panel_bytes, KILN_I8_PANEL), 0, zo, lo, hi);
+        int count = valid - 16 * (size_t)n >= 16 ? 16 : (int)(valid - 16 * (size_t)n);
 #pragma unroll
-        for (int r = 0; r < TILE_MR; r++) {
-            if ((size_t)r < mr) store16(c + r * ldc + 16, requant16(acc1[r], &q1, simple1), valid1);
+        for (int r = 0; r < MR; r++) {
+            if (r < (int)mr) store16(c + r * ldc + 16 * n, requant16(acc[r][n], &q, simple), count);
         }
     }
 }
 #elif I8_PATH == 2
-/// One tile of TILE_MR pixels x one panel (two 8-lane halves): vpmaddubsw on |x| and w * sign(x).
+/// One tile of MR (a constant: TILE_MR, 2 or 1) pixels x one panel (two 8-lane halves): vpmaddubsw
+/// on |x| and w * sign(x).
 ALWAYS_INLINE void FN(conv_tile)(
-    const int np, const int simple0, const int simple1, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const int MR, const int NP, const int simple, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a,
     const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
-    (void)np, (void)simple1, (void)panel_bytes;
+    (void)NP, (void)panel_bytes;
     kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
-    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER);
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER + taps * TAP_ROW);
     __m256i acc[TILE_MR][2];
     __m256i b0 = _mm256_loadu_si256((const __m256i *)rows.bias), b1 = _mm256_loadu_si256((const __m256i *)(rows.bias + 8));
+    for (size_t t = 0; skip && t < taps; t++) {
+        if (skip >> t & 1) {
+            const int32_t *tr = (const int32_t *)(panel + PANEL_HEADER + t * TAP_ROW);
+            b0 = _mm256_add_epi32(b0, _mm256_loadu_si256((const __m256i *)tr));
+            b1 = _mm256_add_epi32(b1, _mm256_loadu_si256((const __m256i *)(tr + 8)));
+        }
+    }
 #pragma unroll
-    for (int r = 0; r < TILE_MR; r++) {
+    for (int r = 0; r < MR; r++) {
         acc[r][0] = b0;
         acc[r][1] = b1;
     }
     const __m256i ones = _mm256_set1_epi16(1);
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads the zero points: added with the bias
+            w += g4 * 64;
+            continue;
+        }
         const int8_t *ar[TILE_MR];
 #pragma unroll
-        for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
+        for (int r = 0; r < MR; r++) ar[r] = a[t * TILE_MR + r];
         for (size_t g = 0; g < g4; g++) {
             __m256i wv0 = _mm256_loadu_si256((const __m256i *)w), wv1 = _mm256_loadu_si256((const __m256i *)(w + 32));
 #pragma unroll
-            for (int r = 0; r < TILE_MR; r++) {
+            for (int r = 0; r < MR; r++) {
                 __m256i xb = _mm256_set1_epi32(load4(ar[r] + 4 * g));
                 __m256i ax = _mm256_abs_epi8(xb);
                 __m256i p0 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wv0, xb));
@@ -357,26 +403,34 @@ ALWAYS_INLINE void FN(conv_tile)(
         }
     }
     rq8 q0 = load_rq8(rows, 0, zo, lo, hi), q1 = load_rq8(rows, 8, zo, lo, hi);
-    for (int r = 0; r < TILE_MR; r++) {
+    for (int r = 0; r < MR; r++) {
         if ((size_t)r >= mr) break;
-        store8(c + r * ldc, requant8(acc[r][0], &q0, simple0), (int)valid);
-        if (valid > 8) store8(c + r * ldc + 8, requant8(acc[r][1], &q1, simple0), (int)valid - 8);
+        store8(c + r * ldc, requant8(acc[r][0], &q0, simple), (int)valid);
+        if (valid > 8) store8(c + r * ldc + 8, requant8(acc[r][1], &q1, simple), (int)valid - 8);
     }
 }
 #elif I8_PATH == 4
 ALWAYS_INLINE void FN(conv_tile)(
-    const int np, const int simple0, const int simple1, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const int MR, const int NP, const int simple, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a,
     const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
-    (void)np, (void)simple0, (void)simple1, (void)panel_bytes;
+    (void)MR, (void)NP, (void)simple, (void)panel_bytes;
     kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
-    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER);
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER + taps * TAP_ROW);
     int32x4_t acc[TILE_MR][4];
 #pragma unroll
     for (int r = 0; r < TILE_MR; r++) {
 #pragma unroll
-        for (int v = 0; v < 4; v++) acc[r][v] = vld1q_s32(rows.bias + 4 * v);
+        for (int v = 0; v < 4; v++) {
+            int32_t b[4];
+            for (int j = 0; j < 4; j++) b[j] = (int32_t)((uint32_t)rows.bias[4 * v + j] + (uint32_t)skipped_sum(panel, taps, skip, (size_t)(4 * v + j)));
+            acc[r][v] = vld1q_s32(b);
+        }
     }
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads the zero points: added with the bias
+            w += g4 * 64;
+            continue;
+        }
         const int8_t *ar[TILE_MR];
 #pragma unroll
         for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
@@ -406,16 +460,20 @@ ALWAYS_INLINE void FN(conv_tile)(
 }
 #else
 ALWAYS_INLINE void FN(conv_tile)(
-    const int np, const int simple0, const int simple1, size_t mr, size_t taps, size_t g4, const int8_t *const *a,
+    const int MR, const int NP, const int simple, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a,
     const uint8_t *panel, size_t panel_bytes, int8_t *c, size_t ldc, size_t valid, int32_t zo, int32_t lo, int32_t hi) {
-    (void)np, (void)simple0, (void)simple1, (void)panel_bytes;
+    (void)MR, (void)NP, (void)simple, (void)panel_bytes;
     kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
-    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER);
+    const int8_t *w = (const int8_t *)(panel + PANEL_HEADER + taps * TAP_ROW);
     int32_t acc[TILE_MR][KILN_I8_PANEL];
     for (int r = 0; r < TILE_MR; r++) {
-        for (int j = 0; j < KILN_I8_PANEL; j++) acc[r][j] = rows.bias[j];
+        for (int j = 0; j < KILN_I8_PANEL; j++) acc[r][j] = (int32_t)((uint32_t)rows.bias[j] + (uint32_t)skipped_sum(panel, taps, skip, (size_t)j));
     }
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads the zero points: added with the bias
+            w += g4 * 64;
+            continue;
+        }
         for (size_t g = 0; g < g4; g++) {
             for (int r = 0; r < TILE_MR; r++) {
                 const int8_t *x = a[t * TILE_MR + r] + 4 * g;
@@ -436,54 +494,97 @@ ALWAYS_INLINE void FN(conv_tile)(
 #endif
 
 #if I8_PATH == 3
-#define TILE_NP 2
+/// The tiles of one group of `mr` <= MR pixels over panels [panel_begin, panel_end), up to NPMAX
+/// (1, 2 or 4) panels per tile; a tile is `simple` when all its panels are.
+ALWAYS_INLINE void FN(conv_panels)(
+    const int MR, const int NPMAX, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a, const uint8_t *panels,
+    size_t panel_bytes, size_t panel_begin, size_t panel_end, int8_t *c, size_t ldc, size_t out_c, int32_t zo,
+    int32_t lo, int32_t hi) {
+    for (size_t q = panel_begin; q < panel_end;) {
+        size_t left = panel_end - q;
+        const int n = NPMAX >= 4 && left >= 4 ? 4 : (NPMAX >= 2 && left >= 2 ? 2 : 1);
+        const uint8_t *panel = panels + q * panel_bytes;
+        int simple = 1;
+        for (int i = 0; i < n; i++) simple &= rows_at(panel + i * panel_bytes, KILN_I8_PANEL).simple[0];
+        size_t first = q * KILN_I8_PANEL, valid = out_c - first;
+        if (valid > (size_t)n * KILN_I8_PANEL) valid = (size_t)n * KILN_I8_PANEL;
+        int8_t *cq = c + first;
+#define I8_TILE(NP, S) FN(conv_tile)(MR, NP, S, mr, taps, skip, g4, a, panel, panel_bytes, cq, ldc, valid, zo, lo, hi)
+        if (n == 4 && NPMAX >= 4) {
+            if (simple) I8_TILE(4, 1); else I8_TILE(4, 0);
+        } else if (n == 2 && NPMAX >= 2) {
+            if (simple) I8_TILE(2, 1); else I8_TILE(2, 0);
+        } else {
+            if (simple) I8_TILE(1, 1); else I8_TILE(1, 0);
+        }
+#undef I8_TILE
+        q += (size_t)n;
+    }
+}
 #else
-#define TILE_NP 1
+/// The tiles of one group of `mr` <= TILE_MR pixels over panels [panel_begin, panel_end), one
+/// panel per tile.
+ALWAYS_INLINE void FN(conv_panels)(
+    const int MR, const int NPMAX, size_t mr, size_t taps, uint64_t skip, size_t g4, const int8_t *const *a, const uint8_t *panels,
+    size_t panel_bytes, size_t panel_begin, size_t panel_end, int8_t *c, size_t ldc, size_t out_c, int32_t zo,
+    int32_t lo, int32_t hi) {
+    (void)NPMAX;
+    for (size_t q = panel_begin; q < panel_end; q++) {
+        const uint8_t *panel = panels + q * panel_bytes;
+        size_t first = q * KILN_I8_PANEL, valid = out_c - first;
+        if (valid > KILN_I8_PANEL) valid = KILN_I8_PANEL;
+        if (rows_at(panel, KILN_I8_PANEL).simple[0]) {
+            FN(conv_tile)(MR, 1, 1, mr, taps, skip, g4, a, panel, panel_bytes, c + first, ldc, valid, zo, lo, hi);
+        } else {
+            FN(conv_tile)(MR, 1, 0, mr, taps, skip, g4, a, panel, panel_bytes, c + first, ldc, valid, zo, lo, hi);
+        }
+    }
+}
 #endif
 
 void FN(kiln_conv_i8)(
     const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output, size_t pixel_begin,
     size_t pixel_end, size_t panel_begin, size_t panel_end) {
     const size_t taps = p->kernel_h * p->kernel_w, g4 = (p->in_c + 3) / 4;
-    const size_t panel_bytes = PANEL_HEADER + taps * g4 * KILN_I8_PANEL * 4;
+    const size_t panel_bytes = PANEL_HEADER + taps * TAP_ROW + taps * g4 * KILN_I8_PANEL * 4;
     const int8_t *pad = (const int8_t *)packed;
     const uint8_t *panels = packed + kiln_i8_pad_bytes(p->in_c);
     const int32_t zo = p->output_zero_point, lo = p->output_min, hi = p->output_max;
+    const size_t ldc = p->out_pixel_stride, out_c = p->out_c;
     // A 1x1, stride-1, unpadded conv reads pixel p for output pixel p: no pointer tables.
     const int pointwise = taps == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
                           p->in_w == p->out_w && p->in_h == p->out_h;
     const int8_t *a[KILN_MAX_TAPS * TILE_MR];
     for (size_t p0 = pixel_begin; p0 < pixel_end; p0 += TILE_MR) {
         size_t mr = pixel_end - p0 < TILE_MR ? pixel_end - p0 : TILE_MR;
+        // Taps that read the zero-point row in every row of the tile (most of a 3x3 window
+        // over a 1x1 or 2x2 image) are skipped with their weights; their packed tap rows hold
+        // what they would have added.
+        uint64_t skip = 0;
         if (pointwise) {
             for (size_t r = 0; r < TILE_MR; r++) a[r] = input + (p0 + (r < mr ? r : mr - 1)) * p->in_pixel_stride;
         } else {
-            FN(tap_pointers)(p, input, pad, p0 / p->out_w, p0 % p->out_w, mr, a);
+            skip = FN(tap_pointers)(p, input, pad, p0 / p->out_w, p0 % p->out_w, mr, a);
         }
-        int8_t *c = output + p0 * p->out_pixel_stride;
-        for (size_t q = panel_begin; q < panel_end; q += TILE_NP) {
-            size_t first = q * KILN_I8_PANEL;
-            size_t valid = p->out_c - first;
-            const uint8_t *panel = panels + q * panel_bytes;
-            int simple0 = rows_at(panel, KILN_I8_PANEL).simple[0];
-            if (TILE_NP > 1 && q + 1 < panel_end) {
-                if (valid > 2 * KILN_I8_PANEL) valid = 2 * KILN_I8_PANEL;
-                int simple1 = rows_at(panel + panel_bytes, KILN_I8_PANEL).simple[0];
-                if (simple0 && simple1) {
-                    FN(conv_tile)(2, 1, 1, mr, taps, g4, a, panel, panel_bytes, c + first, p->out_pixel_stride, valid, zo, lo, hi);
-                } else {
-                    FN(conv_tile)(2, 0, 0, mr, taps, g4, a, panel, panel_bytes, c + first, p->out_pixel_stride, valid, zo, lo, hi);
-                }
-            } else {
-                if (valid > KILN_I8_PANEL) valid = KILN_I8_PANEL;
-                if (TILE_NP > 1) q -= TILE_NP - 1;  // step by one panel
-                if (simple0) {
-                    FN(conv_tile)(1, 1, 1, mr, taps, g4, a, panel, panel_bytes, c + first, p->out_pixel_stride, valid, zo, lo, hi);
-                } else {
-                    FN(conv_tile)(1, 0, 0, mr, taps, g4, a, panel, panel_bytes, c + first, p->out_pixel_stride, valid, zo, lo, hi);
-                }
-            }
-        }
+        int8_t *c = output + p0 * ldc;
+        // The fewest rows that cover the group: a short group (few output pixels) runs short
+        // tiles over more panels instead of TILE_MR rows of which most are not stored.
+#define I8_PANELS(MR, NPMAX) \
+    FN(conv_panels)(MR, NPMAX, mr, taps, skip, g4, a, panels, panel_bytes, panel_begin, panel_end, c, ldc, out_c, zo, lo, hi)
+#if I8_PATH == 3
+        if (mr > 8) I8_PANELS(TILE_MR, 2);
+        else if (mr > 4) I8_PANELS(8, 2);
+        else if (mr > 2) I8_PANELS(4, 4);
+        else if (mr == 2) I8_PANELS(2, 4);
+        else I8_PANELS(1, 4);
+#elif I8_PATH == 2
+        if (mr > 2) I8_PANELS(TILE_MR, 1);
+        else if (mr == 2) I8_PANELS(2, 1);
+        else I8_PANELS(1, 1);
+#else
+        I8_PANELS(TILE_MR, 1);
+#endif
+#undef I8_PANELS
     }
 }
 
@@ -578,6 +679,72 @@ void FN(kiln_depthwise_i8)(
             }
         }
     }
+}
+
+// MARK: - Element-wise
+
+void kiln_add_i8_scalar(const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step,
+                        int8_t *y, size_t n);
+
+#if I8_PATH == 2 || I8_PATH == 3
+/// The requantization of one TFLite ADD multiplier and shift as packed rows (ties away from
+/// zero), for the vector epilogue.
+ALWAYS_INLINE void add_rows(int32_t multiplier, int32_t shift, int32_t *m, int32_t *l, int32_t *r, int32_t *away,
+                            int32_t *rm1, int lanes) {
+    for (int j = 0; j < lanes; j++) {
+        m[j] = multiplier;
+        l[j] = shift > 0 ? (shift > 32 ? 32 : shift) : 0;
+        r[j] = shift > 0 ? 0 : (-shift > 31 ? 31 : -shift);
+        away[j] = -1;
+        rm1[j] = r[j] == 0 ? 32 : r[j] - 1;
+    }
+}
+#endif
+
+/// TFLite's int8 ADD (kiln_add_i8): contiguous inputs run the vector epilogue on both inputs and
+/// the sum, lane by lane the scalar arithmetic; broadcasts run the scalar loop.
+void FN(kiln_add_i8)(const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step,
+                     int8_t *y, size_t n) {
+    size_t i = 0;
+#if I8_PATH == 2 || I8_PATH == 3
+    if (a_step == 1 && b_step == 1 && p->left_shift >= 0 && p->left_shift < 32) {
+        int32_t m[3][16], l[3][16], r[3][16], away[3][16], rm1[3][16];
+        add_rows(p->a_multiplier, p->a_shift, m[0], l[0], r[0], away[0], rm1[0], 16);
+        add_rows(p->b_multiplier, p->b_shift, m[1], l[1], r[1], away[1], rm1[1], 16);
+        add_rows(p->output_multiplier, p->output_shift, m[2], l[2], r[2], away[2], rm1[2], 16);
+        kiln_i8_rows ra = {NULL, m[0], l[0], r[0], away[0], rm1[0], NULL};
+        kiln_i8_rows rb = {NULL, m[1], l[1], r[1], away[1], rm1[1], NULL};
+        kiln_i8_rows ro = {NULL, m[2], l[2], r[2], away[2], rm1[2], NULL};
+#if I8_PATH == 3
+        const rq16 qa = load_rq16(ra, 0, 0, 0, 0), qb = load_rq16(rb, 0, 0, 0, 0);
+        const rq16 qo = load_rq16(ro, 0, p->output_zero_point, p->min, p->max);
+        const __m512i za = _mm512_set1_epi32(p->a_zero_point), zb = _mm512_set1_epi32(p->b_zero_point);
+        const __m128i ls = _mm_cvtsi32_si128(p->left_shift);
+        for (; i < n; i += 16) {
+            __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            __m512i x1 = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, a + i)), za);
+            __m512i x2 = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, b + i)), zb);
+            __m512i s1 = requant16_core(_mm512_sll_epi32(x1, ls), &qa, 0);
+            __m512i s2 = requant16_core(_mm512_sll_epi32(x2, ls), &qb, 0);
+            store16(y + i, requant16(_mm512_add_epi32(s1, s2), &qo, 0), (int)(n - i >= 16 ? 16 : n - i));
+        }
+        return;
+#else
+        const rq8 qa = load_rq8(ra, 0, 0, 0, 0), qb = load_rq8(rb, 0, 0, 0, 0);
+        const rq8 qo = load_rq8(ro, 0, p->output_zero_point, p->min, p->max);
+        const __m256i za = _mm256_set1_epi32(p->a_zero_point), zb = _mm256_set1_epi32(p->b_zero_point);
+        const __m128i ls = _mm_cvtsi32_si128(p->left_shift);
+        for (; i + 8 <= n; i += 8) {
+            __m256i x1 = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(a + i))), za);
+            __m256i x2 = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + i))), zb);
+            __m256i s1 = requant8_core(_mm256_sll_epi32(x1, ls), &qa, 0);
+            __m256i s2 = requant8_core(_mm256_sll_epi32(x2, ls), &qb, 0);
+            store8(y + i, requant8(_mm256_add_epi32(s1, s2), &qo, 0), 8);
+        }
+#endif
+    }
+#endif
+    kiln_add_i8_scalar(p, a + i * a_step, a_step, b + i * b_step, b_step, y + i, n - i);
 }
 
 // MARK: - Pooling, lookups, quantization

@@ -34,12 +34,13 @@ ALWAYS_INLINE float clampf(float v, float lo, float hi) {
 
 // MARK: - Convolution as an indirect GEMM
 
-/// One register tile: TILE_MR output pixels x np panels. `a` holds, for each tap, TILE_MR row
-/// pointers (rows past `mr` repeat a valid row and are computed but not stored). `w` points at
+/// One register tile: MR (a constant: TILE_MR, or 4 or 2 for short groups of pixels) output
+/// pixels x np panels. `a` holds, for each tap, TILE_MR row pointers (rows past `mr` repeat a
+/// valid row and are computed but not stored). `w` points at
 /// the first panel; the others follow every `panel_stride` floats. `valid` output channels of
 /// the tile are stored.
 ALWAYS_INLINE void conv_tile(
-    const int np, size_t mr, size_t taps, size_t k, const float *const *a, const float *w, size_t panel_stride,
+    const int MR, const int np, size_t mr, size_t taps, uint64_t skip, size_t k, const float *const *a, const float *w, size_t panel_stride,
     float *c, size_t ldc, size_t valid, float lo, float hi) {
     kv acc[TILE_MR][TILE_NP * NV];
 #pragma unroll
@@ -48,14 +49,18 @@ ALWAYS_INLINE void conv_tile(
         for (int v = 0; v < NV; v++) {
             kv bias = kv_load(w + p * panel_stride + v * VLEN);
 #pragma unroll
-            for (int r = 0; r < TILE_MR; r++) acc[r][p * NV + v] = bias;
+            for (int r = 0; r < MR; r++) acc[r][p * NV + v] = bias;
         }
     }
     const float *wk = w + KILN_PANEL;
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads padding: the tap adds zeros
+            wk += k * KILN_PANEL;
+            continue;
+        }
         const float *ar[TILE_MR];
 #pragma unroll
-        for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
+        for (int r = 0; r < MR; r++) ar[r] = a[t * TILE_MR + r];
         for (size_t i = 0; i < k; i++) {
             kv wv[TILE_NP * NV];
 #pragma unroll
@@ -64,7 +69,7 @@ ALWAYS_INLINE void conv_tile(
                 for (int v = 0; v < NV; v++) wv[p * NV + v] = kv_load(wk + p * panel_stride + v * VLEN);
             }
 #pragma unroll
-            for (int r = 0; r < TILE_MR; r++) {
+            for (int r = 0; r < MR; r++) {
                 kv s = KV_SPLAT(ar[r][i]);
 #pragma unroll
                 for (int j = 0; j < np * NV; j++) acc[r][j] += s * wv[j];
@@ -75,14 +80,14 @@ ALWAYS_INLINE void conv_tile(
     kv vlo = KV_SPLAT(lo), vhi = KV_SPLAT(hi);
     if (valid >= (size_t)np * KILN_PANEL) {
 #pragma unroll
-        for (int r = 0; r < TILE_MR; r++) {
+        for (int r = 0; r < MR; r++) {
             if ((size_t)r < mr) {
 #pragma unroll
                 for (int j = 0; j < np * NV; j++) kv_store(c + r * ldc + j * VLEN, kv_clamp(acc[r][j], vlo, vhi));
             }
         }
     } else {
-        for (int r = 0; r < TILE_MR; r++) {
+        for (int r = 0; r < MR; r++) {
             if ((size_t)r >= mr) break;
             float tmp[TILE_NP * KILN_PANEL];
 #pragma unroll
@@ -95,7 +100,7 @@ ALWAYS_INLINE void conv_tile(
 /// A tile whose panel has at most 8 valid output channels (the last panel of 24 or 40
 /// channels): the same rows with 8-float vectors, half the work of a full panel.
 ALWAYS_INLINE void conv_tile_half(
-    size_t mr, size_t taps, size_t k, const float *const *a, const float *w, float *c, size_t ldc, size_t valid,
+    size_t mr, size_t taps, uint64_t skip, size_t k, const float *const *a, const float *w, float *c, size_t ldc, size_t valid,
     float lo, float hi) {
     kv8 acc[TILE_MR];
     kv8 bias = *(const kv8 *)w;
@@ -103,6 +108,10 @@ ALWAYS_INLINE void conv_tile_half(
     for (int r = 0; r < TILE_MR; r++) acc[r] = bias;
     const float *wk = w + KILN_PANEL;
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads padding: the tap adds zeros
+            wk += k * KILN_PANEL;
+            continue;
+        }
         const float *ar[TILE_MR];
 #pragma unroll
         for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
@@ -131,7 +140,7 @@ ALWAYS_INLINE void conv_tile_half(
 /// A full panel and a half panel in one tile (24 output channels, or the last 24 of 40, 56...):
 /// each broadcast input feeds a 16-wide and an 8-wide FMA.
 ALWAYS_INLINE void conv_tile_24(
-    size_t mr, size_t taps, size_t k, const float *const *a, const float *w, size_t panel_stride, float *c, size_t ldc,
+    size_t mr, size_t taps, uint64_t skip, size_t k, const float *const *a, const float *w, size_t panel_stride, float *c, size_t ldc,
     size_t valid, float lo, float hi) {
     kv acc[TILE_MR];
     kv8 acc8[TILE_MR];
@@ -144,6 +153,11 @@ ALWAYS_INLINE void conv_tile_24(
     }
     const float *wk = w + KILN_PANEL, *wk8 = w + panel_stride + KILN_PANEL;
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads padding: the tap adds zeros
+            wk += k * KILN_PANEL;
+            wk8 += k * KILN_PANEL;
+            continue;
+        }
         const float *ar[TILE_MR];
 #pragma unroll
         for (int r = 0; r < TILE_MR; r++) ar[r] = a[t * TILE_MR + r];
@@ -179,7 +193,7 @@ ALWAYS_INLINE void conv_tile_24(
 
 /// One output row (a matrix-vector product): four partial sums per vector hide the FMA latency.
 ALWAYS_INLINE void conv_row(
-    size_t taps, size_t k, const float *const *a, const float *w, float *c, size_t valid, float lo, float hi) {
+    size_t taps, uint64_t skip, size_t k, const float *const *a, const float *w, float *c, size_t valid, float lo, float hi) {
     kv acc[4][NV];
 #pragma unroll
     for (int v = 0; v < NV; v++) {
@@ -188,6 +202,10 @@ ALWAYS_INLINE void conv_row(
     }
     const float *wk = w + KILN_PANEL;
     for (size_t t = 0; t < taps; t++) {
+        if (skip >> t & 1) {  // every row reads padding: the tap adds zeros
+            wk += k * KILN_PANEL;
+            continue;
+        }
         const float *x = a[t * TILE_MR];
         size_t i = 0;
         for (; i + 4 <= k; i += 4) {
@@ -355,30 +373,48 @@ static void conv_impl(
             }
         }
         const size_t tile_taps = rowtaps ? p->kernel_h : taps, tile_k = rowtaps ? row_len : k;
+        // Taps that read padding in every row of the tile (most of a 3x3 window over a 1x1 or
+        // 2x2 image) add only zeros: the tiles skip them and their weights.
+        uint64_t skip = 0;
+        if (!pointwise) {
+            for (size_t t = 0; t < tile_taps; t++) {
+                size_t r = 0;
+                while (r < TILE_MR && a[t * TILE_MR + r] == p->zeros) r++;
+                skip |= (uint64_t)(r == TILE_MR) << t;
+            }
+        }
         float *c = out_begin + (m0 - pixel_begin) * p->out_pixel_stride;
         for (size_t pn = panel_begin; pn < panel_end;) {
             size_t valid = p->out_c - pn * KILN_PANEL;
             const float *w = packed + pn * panel_stride;
             float *cp = c + pn * KILN_PANEL;
             if (mr == 1) {
-                conv_row(tile_taps, tile_k, a, w, cp, valid, p->min, p->max);
+                conv_row(tile_taps, skip, tile_k, a, w, cp, valid, p->min, p->max);
                 pn += 1;
             } else if (valid <= 8) {
-                conv_tile_half(mr, tile_taps, tile_k, a, w, cp, p->out_pixel_stride, valid, p->min, p->max);
+                conv_tile_half(mr, tile_taps, skip, tile_k, a, w, cp, p->out_pixel_stride, valid, p->min, p->max);
                 pn += 1;
 #if VLEN == 16
             } else if (valid > 16 && valid <= 24 && panel_end - pn >= 2) {
                 if (tile_k == 9)  // a 3x3 window row of RGB (row taps): unrolled
-                    conv_tile_24(mr, tile_taps, 9, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
+                    conv_tile_24(mr, tile_taps, skip, 9, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
                 else
-                    conv_tile_24(mr, tile_taps, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
+                    conv_tile_24(mr, tile_taps, skip, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
                 pn += 2;
 #endif
             } else if (TILE_NP > 1 && panel_end - pn >= TILE_NP && valid >= TILE_NP * KILN_PANEL) {
-                conv_tile(TILE_NP, mr, tile_taps, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
+                // Short groups (few output pixels: the deep layers of a small image) run 2 or 4
+                // rows instead of TILE_MR of which most would not be stored.
+#define F32_TILE(MR, NP) conv_tile(MR, NP, mr, tile_taps, skip, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max)
+                if (TILE_MR > 4 && mr <= 2) F32_TILE(2, TILE_NP);
+                else if (TILE_MR > 4 && mr <= 4) F32_TILE(4, TILE_NP);
+                else F32_TILE(TILE_MR, TILE_NP);
                 pn += TILE_NP;
             } else {
-                conv_tile(1, mr, tile_taps, tile_k, a, w, panel_stride, cp, p->out_pixel_stride, valid, p->min, p->max);
+                if (TILE_MR > 4 && mr <= 2) F32_TILE(2, 1);
+                else if (TILE_MR > 4 && mr <= 4) F32_TILE(4, 1);
+                else F32_TILE(TILE_MR, 1);
+#undef F32_TILE
                 pn += 1;
             }
         }

@@ -143,6 +143,24 @@ final class AcceleratedTests: XCTestCase {
         checkConv(h: 3, w: 19, c: 9, o: 70, Conv2dGeometry(kernel: 1), activation: .relu6, splits: 2)
     }
 
+    /// Few output pixels (a small image's deep layers: 2x2 and 1x2 outputs, ranges of 2...4
+    /// pixels as threads split them) run 2- or 4-row tiles instead of TILE_MR rows, and skip the
+    /// taps that read only padding (a 3x3 window over a 1x1 image reads one real tap).
+    func testFewPixelConvTiles() {
+        for (c, o) in [(20, 40), (3, 24), (9, 8), (64, 70)] {
+            checkConv(h: 1, w: 1, c: c, o: o, Conv2dGeometry(kernel: 3, padding: 1), activation: .relu)
+            checkConv(h: 2, w: 2, c: c, o: o, Conv2dGeometry(kernel: 3, stride: 2, padding: 1))
+            checkConv(h: 1, w: 2, c: c, o: o, Conv2dGeometry(kernel: 5, padding: 2), bias: false, splits: 2)
+        }
+        for (h, w) in [(1, 2), (2, 2), (1, 3), (2, 3), (3, 3)] {
+            for o in [20, 32, 70] {
+                checkConv(h: h, w: w, c: 20, o: o, Conv2dGeometry(kernel: 3, padding: 1), activation: .relu, splits: 2)
+            }
+            checkConv(h: h, w: w, c: 48, o: 64, Conv2dGeometry(kernel: 1), outExtra: 3)
+            checkConv(h: h * 2, w: w * 2, c: 17, o: 40, Conv2dGeometry(kernel: 3, stride: 2, padding: 1))
+        }
+    }
+
     /// Fully connected layers are 1x1 convs over rows: one row (the matrix-vector path with
     /// four partial sums) and several, with input lengths not multiples of 4.
     func testFullyConnectedRows() {

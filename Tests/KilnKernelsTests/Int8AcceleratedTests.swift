@@ -188,6 +188,37 @@ final class Int8AcceleratedTests: XCTestCase {
         }
     }
 
+    /// Few output pixels (the deep layers of a small image: 4x4, 2x2, 1x1 outputs and ranges
+    /// of 1...16 pixels as threads split them) run shorter tiles over more panels: every tile
+    /// height (1, 2, 4, 8, 12 rows) with 1, 2 and 4 panels per tile and the panel remainders.
+    func testFewPixelsEqualReference() {
+        let cases = [
+            ConvCase(h: 1, w: 1, inC: 20, outC: 72, kernel: 3, pad: 1),
+            ConvCase(h: 1, w: 1, inC: 64, outC: 130, kernel: 1),
+            ConvCase(h: 1, w: 2, inC: 9, outC: 40, kernel: 3, pad: 1, relu6: true),
+            ConvCase(h: 1, w: 3, inC: 12, outC: 72, kernel: 3, pad: 1),
+            ConvCase(h: 2, w: 2, inC: 33, outC: 64, kernel: 3, pad: 1),
+            ConvCase(h: 3, w: 3, inC: 16, outC: 48, kernel: 3, stride: 2, pad: 1),
+            ConvCase(h: 2, w: 3, inC: 8, outC: 88, kernel: 3, pad: 1),
+            ConvCase(h: 7, w: 7, inC: 24, outC: 40, kernel: 3, stride: 2, pad: 1),
+            ConvCase(h: 3, w: 3, inC: 5, outC: 20, kernel: 1),
+            ConvCase(h: 4, w: 4, inC: 16, outC: 72, kernel: 3, pad: 1),
+        ]
+        for c in cases {
+            let (x, w, b, out) = convOperands(c)
+            let g = Conv2dGeometry(kernel: c.kernel, stride: c.stride, padding: c.pad, dilation: c.dilation)
+            let act: FusedActivation = c.relu6 ? .relu6 : .none
+            let expected = Reference.conv2dInt8(x, weight: w, bias: b, geometry: g, layout: .nhwc, output: out, activation: act)
+            for isa in isas {
+                for splits in [1, 2, 3, 5] {
+                    assertEqualInt8(
+                        accelConv(x, weight: w, bias: b, geometry: g, output: out, activation: act, isa: isa, outExtra: splits == 3 ? 2 : 0, splits: splits),
+                        expected, "\(c) \(isa), \(splits) pixel ranges")
+                }
+            }
+        }
+    }
+
     /// vpmaddubsw adds pairs of unsigned x signed byte products into a saturating int16: with the
     /// largest magnitudes (activations -128 or 127, weights ±127, equal signs in each pair) every
     /// pair reaches 2 * 128 * 127 = 32512 (and a naive unsigned-activation product 2 * 255 * 127
@@ -358,6 +389,37 @@ final class Int8AcceleratedTests: XCTestCase {
                 }
             }
             XCTAssertEqual(y, expected.int8s, "mean of \(channels) channels")
+        }
+    }
+
+    /// ADD's vector lanes on every ISA equal the reference: lengths around the vector widths,
+    /// activation ranges, extreme zero points and scales (inputs far apart, output coarser and
+    /// finer than the inputs), and broadcasts (step 0, the scalar loop).
+    func testAddEqualsReferenceOnEveryISA() {
+        let scales: [(Float, Float, Float)] = [(0.02, 0.035, 0.04), (0.1, 0.001, 0.05), (0.01, 0.01, 0.003), (0.5, 0.25, 2)]
+        for (k, (sa, sb, so)) in scales.enumerated() {
+            let qa = QuantParams(scale: sa, zeroPoint: [-5, -128, 127, 0][k]), qb = QuantParams(scale: sb, zeroPoint: [9, 127, -128, 3][k])
+            let out = QuantParams(scale: so, zeroPoint: [2, -128, 0, 100][k])
+            for n in [1, 7, 8, 15, 16, 17, 33, 100] {
+                let a = rng.int8Tensor([1, n], quant: qa), b = rng.int8Tensor([1, n], quant: qb)
+                for relu in [false, true] {
+                    let act: FusedActivation = relu ? .relu : .none
+                    let range = Requantize.activationRange(act, scale: out.scale[0], zeroPoint: out.zeroPoint[0])
+                    let expected = Reference.addInt8(a, b, output: out, activation: act).int8s
+                    let p = Accelerated.Int8AddParameters(a: qa, b: qb, output: out, range: range)
+                    for isa in isas {
+                        var y = [Int8](repeating: 0, count: n + 1)
+                        y[n] = 55
+                        Accelerated.addInt8(p, a.int8s, aStep: 1, b.int8s, bStep: 1, into: &y, count: n, isa: isa)
+                        XCTAssertEqual(Array(y[0..<n]), expected, "\(isa) add of \(n), scales \(k), relu \(relu)")
+                        XCTAssertEqual(y[n], 55, "\(isa) add wrote past its end")
+                        var yb = [Int8](repeating: 0, count: n)
+                        Accelerated.addInt8(p, a.int8s, aStep: 1, b.int8s, bStep: 0, into: &yb, count: n, isa: isa)
+                        let bFirst = Tensor(shape: [1, 1], int8: [b.int8s[0]], quant: qb)
+                        XCTAssertEqual(yb, Reference.addInt8(a, bFirst, output: out, activation: act).int8s, "\(isa) broadcast add")
+                    }
+                }
+            }
         }
     }
 

@@ -224,8 +224,9 @@ typedef struct {
 
 /// Bytes kiln_pack_conv_i8 writes: a row of input zero points (what padded taps read), then per
 /// panel of 16 output channels seven int32 rows of requantization parameters (bias with the
-/// zero-point correction, multiplier, shifts, tie mode) and taps * ceil(in_c / 4) blocks of
-/// 16 x 4 weights.
+/// zero-point correction, multiplier, shifts, tie mode), one int32 row per tap (what the tap
+/// adds when it reads only the zero points: kernels skip such taps), and taps * ceil(in_c / 4)
+/// blocks of 16 x 4 weights.
 size_t kiln_conv_i8_packed_bytes(size_t out_c, size_t taps, size_t in_c);
 
 /// Packs OHWI int8 weights `[out_c][taps][in_c]`, an optional int32 bias, and per-channel
@@ -279,8 +280,9 @@ typedef struct {
     int32_t b_zero_point, b_multiplier, b_shift;
     int32_t left_shift, output_multiplier, output_shift, output_zero_point, min, max;
 } kiln_add_i8_params;
-/// y[i] = add(a[i * a_step], b[i * b_step]) for i < n; steps are 0 (broadcast) or 1.
-void kiln_add_i8(const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step, int8_t *y, size_t n);
+/// y[i] = add(a[i * a_step], b[i * b_step]) for i < n; steps are 0 (broadcast) or 1. Contiguous
+/// inputs run `isa`'s vector lanes (the same integers).
+void kiln_add_i8(kiln_isa isa, const kiln_add_i8_params *p, const int8_t *a, size_t a_step, const int8_t *b, size_t b_step, int8_t *y, size_t n);
 
 /// TFLite's int8 MUL: y = clamp(requantize((a - za) * (b - zb)) + zo).
 typedef struct {

@@ -227,10 +227,10 @@ extension Accelerated {
     /// int8 ADD of `count` elements; `aStep`/`bStep` are 0 (broadcast) or 1 (``Requantize/add``).
     public static func addInt8(
         _ p: Int8AddParameters, _ a: UnsafePointer<Int8>, aStep: Int, _ b: UnsafePointer<Int8>, bStep: Int,
-        into y: UnsafeMutablePointer<Int8>, count: Int
+        into y: UnsafeMutablePointer<Int8>, count: Int, isa: KernelISA = .best
     ) {
         var c = p.c
-        kiln_add_i8(&c, a, aStep, b, bStep, y, count)
+        kiln_add_i8(isa.c, &c, a, aStep, b, bStep, y, count)
     }
 
     /// The parameters of one int8 MUL.
