@@ -315,9 +315,29 @@ struct Lowering {
         return (s[0], s[1], s[2], s[3])
     }
 
-    mutating func lowerConv(_ op: Operator, _ a: WindowAttributes, depthwise: Bool) throws(RuntimeError) {
-        try expectOutputs(op, 1)
-        var x = try data(op, 0)
+    /// What a CONV_2D or DEPTHWISE_CONV_2D reads and how its window runs, float or int8 alike:
+    /// the data input (a folded zero PAD read as explicit padding), the filter's shape checked
+    /// against the input's channels, the groups, and the window resolved on the input.
+    struct ConvPlan {
+        var x: Int
+        var filter: Int
+        var n: Int, h: Int, w: Int, c: Int
+        var kh: Int, kw: Int
+        /// Output channels.
+        var o: Int
+        var groups: Int
+        /// A depthwise kernel runs (a depth multiplier above 1 runs as a grouped conv instead).
+        var depthwise: Bool
+        /// A depthwise filter with a depth multiplier above 1: one input channel per group.
+        var multiplied: Bool
+        var geometry: Conv2dGeometry
+        var outH: Int, outW: Int
+    }
+
+    mutating func convPlan(_ op: Operator, _ a: WindowAttributes, depthwise requested: Bool, dtype: DType) throws(RuntimeError)
+        -> ConvPlan
+    {
+        var x = try data(op, 0, dtype)
         var padding = a.padding
         if let folded = foldedPads[x] {
             // A zero PAD before a VALID window: read the unpadded input with explicit padding.
@@ -332,7 +352,7 @@ struct Lowering {
         guard fs.count == 4 else { throw RuntimeError("the filter is \(fs); 4-D expected") }
         let (kh, kw) = (fs[1], fs[2])
         let o: Int
-        var depthwise = depthwise
+        var depthwise = requested
         var multiplied = false
         if depthwise {
             guard fs[0] == 1, c > 0, fs[3] % c == 0, fs[3] > 0 else {
@@ -355,8 +375,6 @@ struct Lowering {
             o = fs[0]
         }
         let groups = depthwise ? 1 : multiplied ? c : c / fs[3]
-        _ = try constantFloats(op, 1, shape: nil, what: "filter")
-        let bias = try optionalInput(op, 2) == nil ? nil : try constantFloats(op, 2, shape: [o], what: "bias")
         guard a.strideH >= 1, a.strideW >= 1, a.dilationH >= 1, a.dilationW >= 1, kh >= 1, kw >= 1 else {
             throw RuntimeError("strides, dilations and the kernel must be positive")
         }
@@ -370,23 +388,35 @@ struct Lowering {
         let g = Conv2dGeometry(
             kernel: (kh, kw), stride: (a.strideH, a.strideW), dilation: (a.dilationH, a.dilationW),
             pads: (ry.before, rx.before, ry.after, rx.after))
+        return ConvPlan(
+            x: x, filter: filter, n: n, h: h, w: w, c: c, kh: kh, kw: kw, o: o, groups: groups, depthwise: depthwise,
+            multiplied: multiplied, geometry: g, outH: ry.output, outW: rx.output)
+    }
+
+    mutating func lowerConv(_ op: Operator, _ a: WindowAttributes, depthwise: Bool) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let p = try convPlan(op, a, depthwise: depthwise, dtype: .f32)
+        let (x, filter, n, h, w, c, kh, kw, o, groups) = (p.x, p.filter, p.n, p.h, p.w, p.c, p.kh, p.kw, p.o, p.groups)
+        _ = try constantFloats(op, 1, shape: nil, what: "filter")
+        let bias = try optionalInput(op, 2) == nil ? nil : try constantFloats(op, 2, shape: [o], what: "bias")
         // One kernel call per group, reading and writing its channel slice of the pixels.
         let gc = c / groups, go = o / groups
         guard
             let cs = Accelerated.ConvShape(
-                inH: h, inW: w, inC: gc, outC: go, geometry: g, clamp: a.activation.clamp, inPixelStride: c, outPixelStride: o),
-            cs.outH == ry.output, cs.outW == rx.output
+                inH: h, inW: w, inC: gc, outC: go, geometry: p.geometry, clamp: a.activation.clamp, inPixelStride: c,
+                outPixelStride: o),
+            cs.outH == p.outH, cs.outW == p.outW
         else { throw RuntimeError("the window does not fit") }
         let y = try output(op, shape: [n, cs.outH, cs.outW, o])
-        let packedCount = depthwise ? Accelerated.depthwisePackedCount(cs) : Accelerated.convPackedCount(cs)
-        if groups == 1 && !depthwise && n == 1 { convOutputs[y] = instructions.count }
+        let packedCount = p.depthwise ? Accelerated.depthwisePackedCount(cs) : Accelerated.convPackedCount(cs)
+        if groups == 1 && !p.depthwise && n == 1 { convOutputs[y] = instructions.count }
         for k in 0..<groups {
             let call = ConvCall(
                 shape: cs, batch: n, input: Operand(tensor: x, offset: k * gc), inputBatchStride: h * w * c,
                 output: Operand(tensor: y, offset: k * go), outputBatchStride: cs.outPixels * o, weights: filter, bias: bias,
-                weightsOffset: k * go * kh * kw * gc, biasOffset: k * go, tapsFirst: multiplied, packedOffset: packedFloats)
+                weightsOffset: k * go * kh * kw * gc, biasOffset: k * go, tapsFirst: p.multiplied, packedOffset: packedFloats)
             packedFloats += (packedCount + 15) / 16 * 16
-            emit(depthwise ? .depthwise(call) : .conv(call))
+            emit(p.depthwise ? .depthwise(call) : .conv(call))
         }
         zerosNeeded = max(zerosNeeded, cs.zerosNeeded)
     }

@@ -142,59 +142,13 @@ extension Lowering {
 
     mutating func lowerConvInt8(_ op: Operator, _ a: WindowAttributes, depthwise requested: Bool) throws(RuntimeError) {
         try expectOutputs(op, 1)
-        var x = try data(op, 0, .i8)
-        var padding = a.padding
-        if let folded = foldedPads[x] {
-            guard a.padding == .valid else { throw RuntimeError("internal: folded pad before a non-VALID window") }
-            x = folded.input
-            if let b = bufferOf[x] { buffers[b].last = max(buffers[b].last, current) }
-            padding = .explicit(top: folded.top, left: folded.left, bottom: folded.bottom, right: folded.right)
-        }
+        let p = try convPlan(op, a, depthwise: requested, dtype: .i8)
+        let (x, filter, n, h, w, c, kh, kw, o, groups) = (p.x, p.filter, p.n, p.h, p.w, p.c, p.kh, p.kw, p.o, p.groups)
         let xq = try activationParams(x, "the input")
-        let (n, h, w, c) = try nhwc(shape(x), "input")
-        let filter = try input(op, 1)
         _ = try constantTensor(filter, .i8, what: "filter")
-        let fs = shape(filter)
-        guard fs.count == 4 else { throw RuntimeError("the filter is \(fs); 4-D expected") }
-        let (kh, kw) = (fs[1], fs[2])
-        let o: Int
-        var depthwise = requested
-        var multiplied = false
-        if depthwise {
-            guard fs[0] == 1, c > 0, fs[3] % c == 0, fs[3] > 0 else {
-                throw RuntimeError("the depthwise filter is \(fs), expected [1, KH, KW, \(c) x multiplier]")
-            }
-            if case .depthwiseConv2d(_, let m) = op.kind, m != 0, m != fs[3] / c {
-                throw RuntimeError("depth multiplier \(m) disagrees with the filter's \(fs[3]) channels for \(c) inputs")
-            }
-            o = fs[3]
-            if o != c {
-                depthwise = false
-                multiplied = true
-            }
-        } else {
-            guard fs[3] > 0, c % fs[3] == 0, fs[0] % (c / fs[3]) == 0 else {
-                throw RuntimeError("the filter is \(fs) for \(c) input channels: not a whole number of groups")
-            }
-            o = fs[0]
-        }
         let scales = try filterScales(filter, channels: o, axis: requested ? 3 : 0)
         let bias = try optionalInput(op, 2)
         try checkBias(bias, channels: o)
-        let groups = depthwise ? 1 : multiplied ? c : c / fs[3]
-        guard a.strideH >= 1, a.strideW >= 1, a.dilationH >= 1, a.dilationW >= 1, kh >= 1, kw >= 1 else {
-            throw RuntimeError("strides, dilations and the kernel must be positive")
-        }
-        guard kh * kw <= Accelerated.maxTaps else { throw RuntimeError("a \(kh)x\(kw) kernel is larger than supported") }
-        var lead = (0, 0), trail = (0, 0)
-        if case .explicit(let t, let l, let b, let r) = padding { (lead, trail) = ((t, l), (b, r)) }
-        guard
-            let ry = padding.resolve(input: h, kernel: kh, stride: a.strideH, dilation: a.dilationH, leading: lead.0, trailing: trail.0),
-            let rx = padding.resolve(input: w, kernel: kw, stride: a.strideW, dilation: a.dilationW, leading: lead.1, trailing: trail.1)
-        else { throw RuntimeError("the \(kh)x\(kw) window does not fit the \(h)x\(w) input") }
-        let g = Conv2dGeometry(
-            kernel: (kh, kw), stride: (a.strideH, a.strideW), dilation: (a.dilationH, a.dilationW),
-            pads: (ry.before, rx.before, ry.after, rx.after))
         guard let y0 = op.outputs.first, y0 >= 0, y0 < graph.tensors.count, graph.tensors[y0].dtype == .i8 else {
             throw RuntimeError("output 0 must be an int8 tensor")
         }
@@ -203,9 +157,9 @@ extension Lowering {
         let gc = c / groups, go = o / groups
         guard
             let cs = Accelerated.Int8ConvShape(
-                inH: h, inW: w, inC: gc, outC: go, geometry: g, inputZeroPoint: xq.zeroPoint[0],
+                inH: h, inW: w, inC: gc, outC: go, geometry: p.geometry, inputZeroPoint: xq.zeroPoint[0],
                 outputZeroPoint: yq.zeroPoint[0], range: range, inPixelStride: c, outPixelStride: o),
-            cs.outH == ry.output, cs.outW == rx.output
+            cs.outH == p.outH, cs.outW == p.outW
         else { throw RuntimeError("the window does not fit") }
         let y = try output(op, shape: [n, cs.outH, cs.outW, o], dtype: .i8)
         let multipliers = Requantize.convolutionMultipliers(inputScale: xq.scale[0], filterScales: scales, outputScale: yq.scale[0])
@@ -213,16 +167,16 @@ extension Lowering {
         // multiplier, over all output channels); its other convolutions round every tie upward.
         let block = Requantize.depthwiseChannelBlock
         let roundUpAll = requested ? o / block * block : o
-        let packedCount = depthwise ? Accelerated.depthwiseInt8PackedBytes(cs) : Accelerated.convInt8PackedBytes(cs)
+        let packedCount = p.depthwise ? Accelerated.depthwiseInt8PackedBytes(cs) : Accelerated.convInt8PackedBytes(cs)
         for k in 0..<groups {
             let call = ConvInt8Call(
                 shape: cs, batch: n, input: Operand(tensor: x, offset: k * gc), inputBatchStride: h * w * c,
                 output: Operand(tensor: y, offset: k * go), outputBatchStride: cs.outPixels * o, weights: filter, bias: bias,
-                weightsOffset: multiplied ? k * go : k * go * kh * kw * gc, biasOffset: k * go, tapsFirst: multiplied,
+                weightsOffset: p.multiplied ? k * go : k * go * kh * kw * gc, biasOffset: k * go, tapsFirst: p.multiplied,
                 allOutputs: o, multipliers: Array(multipliers[(k * go)..<((k + 1) * go)]),
                 roundUpChannels: max(0, min(go, roundUpAll - k * go)), packedOffset: packedBytes)
             packedBytes += (packedCount + 63) / 64 * 64
-            emit(depthwise ? .depthwiseInt8(call) : .convInt8(call))
+            emit(p.depthwise ? .depthwiseInt8(call) : .convInt8(call))
         }
     }
 
