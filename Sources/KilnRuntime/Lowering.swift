@@ -444,9 +444,18 @@ struct Lowering {
         packedFloats += (Accelerated.convPackedCount(cs) + 15) / 16 * 16
     }
 
-    mutating func lowerPool(_ op: Operator, _ attributes: WindowAttributes, max isMax: Bool) throws(RuntimeError) {
-        try expectOutputs(op, 1)
-        var x = try data(op, 0)
+    /// What a max or average pool reads and how its window runs, float or int8 alike: the data
+    /// input (a folded zero PAD read as explicit padding) and the window resolved on it.
+    struct PoolPlan {
+        var x: Int
+        var n: Int, h: Int, w: Int, c: Int
+        var attributes: WindowAttributes
+        var outH: Int, outW: Int
+        var padTop: Int, padLeft: Int
+    }
+
+    mutating func poolPlan(_ op: Operator, _ attributes: WindowAttributes, dtype: DType) throws(RuntimeError) -> PoolPlan {
+        var x = try data(op, 0, dtype)
         var a = attributes
         if let folded = foldedPads[x] {
             x = folded.input
@@ -467,10 +476,18 @@ struct Lowering {
         guard let ry = a.padding.resolve(input: h, kernel: a.filterH, stride: a.strideH, dilation: 1, leading: lead.0, trailing: trail.0),
             let rx = a.padding.resolve(input: w, kernel: a.filterW, stride: a.strideW, dilation: 1, leading: lead.1, trailing: trail.1)
         else { throw RuntimeError("the \(a.filterH)x\(a.filterW) window does not fit the \(h)x\(w) input") }
-        let y = try output(op, shape: [n, ry.output, rx.output, c])
+        return PoolPlan(
+            x: x, n: n, h: h, w: w, c: c, attributes: a, outH: ry.output, outW: rx.output, padTop: ry.before, padLeft: rx.before)
+    }
+
+    mutating func lowerPool(_ op: Operator, _ attributes: WindowAttributes, max isMax: Bool) throws(RuntimeError) {
+        try expectOutputs(op, 1)
+        let p = try poolPlan(op, attributes, dtype: .f32)
+        let (x, n, h, w, c, a) = (p.x, p.n, p.h, p.w, p.c, p.attributes)
+        let y = try output(op, shape: [n, p.outH, p.outW, c])
         let ps = Accelerated.PoolShape(
-            inH: h, inW: w, channels: c, outH: ry.output, outW: rx.output, kernelH: a.filterH, kernelW: a.filterW,
-            strideH: a.strideH, strideW: a.strideW, padTop: ry.before, padLeft: rx.before, countIncludePad: false,
+            inH: h, inW: w, channels: c, outH: p.outH, outW: p.outW, kernelH: a.filterH, kernelW: a.filterW,
+            strideH: a.strideH, strideW: a.strideW, padTop: p.padTop, padLeft: p.padLeft, countIncludePad: false,
             clamp: a.activation.clamp)
         // A max pool that is the only reader of a convolution's output: one pass, and the
         // convolution's output (the largest tensor of a stem) is never stored.

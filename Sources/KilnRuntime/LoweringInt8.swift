@@ -220,32 +220,13 @@ extension Lowering {
 
     mutating func lowerPoolInt8(_ op: Operator, _ attributes: WindowAttributes, max isMax: Bool) throws(RuntimeError) {
         try expectOutputs(op, 1)
-        var x = try data(op, 0, .i8)
-        var a = attributes
-        if let folded = foldedPads[x] {
-            x = folded.input
-            if let b = bufferOf[x] { buffers[b].last = max(buffers[b].last, current) }
-            a.padding = .explicit(top: folded.top, left: folded.left, bottom: folded.bottom, right: folded.right)
-        }
-        let (n, h, w, c) = try nhwc(shape(x), "input")
-        guard a.strideH >= 1, a.strideW >= 1, a.filterH >= 1, a.filterW >= 1 else {
-            throw RuntimeError("strides and the filter must be positive")
-        }
-        var lead = (0, 0), trail = (0, 0)
-        if case .explicit(let t, let l, let b, let r) = a.padding {
-            guard t < a.filterH, b < a.filterH, l < a.filterW, r < a.filterW else {
-                throw RuntimeError("pool padding must be smaller than the window")
-            }
-            (lead, trail) = ((t, l), (b, r))
-        }
-        guard let ry = a.padding.resolve(input: h, kernel: a.filterH, stride: a.strideH, dilation: 1, leading: lead.0, trailing: trail.0),
-            let rx = a.padding.resolve(input: w, kernel: a.filterW, stride: a.strideW, dilation: 1, leading: lead.1, trailing: trail.1)
-        else { throw RuntimeError("the \(a.filterH)x\(a.filterW) window does not fit the \(h)x\(w) input") }
-        let y = try output(op, shape: [n, ry.output, rx.output, c], dtype: .i8)
+        let p = try poolPlan(op, attributes, dtype: .i8)
+        let (x, n, h, w, c, a) = (p.x, p.n, p.h, p.w, p.c, p.attributes)
+        let y = try output(op, shape: [n, p.outH, p.outW, c], dtype: .i8)
         try requireSameParams(x, y)
         let ps = Accelerated.Int8PoolShape(
-            inH: h, inW: w, channels: c, outH: ry.output, outW: rx.output, kernelH: a.filterH, kernelW: a.filterW,
-            strideH: a.strideH, strideW: a.strideW, padTop: ry.before, padLeft: rx.before, range: try int8Range(a.activation, output: y))
+            inH: h, inW: w, channels: c, outH: p.outH, outW: p.outW, kernelH: a.filterH, kernelW: a.filterW,
+            strideH: a.strideH, strideW: a.strideW, padTop: p.padTop, padLeft: p.padLeft, range: try int8Range(a.activation, output: y))
         let call = PoolInt8Call(shape: ps, batch: n, input: Operand(tensor: x), output: Operand(tensor: y))
         emit(isMax ? .maxPoolInt8(call) : .avgPoolInt8(call))
     }
