@@ -13,6 +13,30 @@ struct AxisSplit {
     }
 }
 
+/// The parts of a concat or split along one axis, in stored coordinates: per part, the floats it
+/// holds per outer index (`chunks`) and where they start within the whole's (`offsets`).
+struct AxisBlocks {
+    let outer: Int
+    let chunks: [Int], offsets: [Int]
+    /// Floats of the whole per outer index.
+    let total: Int
+
+    init(whole: Shape, parts: [Shape], axis: Int) {
+        let a = StoredLayout.storedAxis(whole.normalizedAxis(axis)!, rank: whole.rank)
+        let splits = parts.map { AxisSplit(storedShape: StoredLayout.storedShape($0), axis: a) }
+        outer = splits[0].outer
+        chunks = splits.map { $0.extent * $0.inner }
+        var o = [Int]()
+        var acc = 0
+        for c in chunks {
+            o.append(acc)
+            acc += c
+        }
+        offsets = o
+        total = acc
+    }
+}
+
 /// concat along an axis: block copies in stored coordinates (the channel axis of NCHW is the
 /// outermost stored axis, so each input is one contiguous block). Backward hands each input
 /// its slice of the gradient.
@@ -23,19 +47,8 @@ final class ConcatOp: TrainOp {
     let total: Int
 
     init(node: Node, inputs: [Int], outputs: [Int], inShapes: [Shape], outShapes: [Shape], axis: Int) {
-        let rank = outShapes[0].rank
-        let a = StoredLayout.storedAxis(outShapes[0].normalizedAxis(axis)!, rank: rank)
-        let parts = inShapes.map { AxisSplit(storedShape: StoredLayout.storedShape($0), axis: a) }
-        outer = parts[0].outer
-        chunks = parts.map { $0.extent * $0.inner }
-        var o = [Int]()
-        var acc = 0
-        for c in chunks {
-            o.append(acc)
-            acc += c
-        }
-        offsets = o
-        total = acc
+        let b = AxisBlocks(whole: outShapes[0], parts: inShapes, axis: axis)
+        (outer, chunks, offsets, total) = (b.outer, b.chunks, b.offsets, b.total)
         super.init(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes)
     }
 
@@ -73,19 +86,8 @@ final class SplitOp: TrainOp {
     let total: Int
 
     init(node: Node, inputs: [Int], outputs: [Int], inShapes: [Shape], outShapes: [Shape], axis: Int) {
-        let rank = inShapes[0].rank
-        let a = StoredLayout.storedAxis(inShapes[0].normalizedAxis(axis)!, rank: rank)
-        let parts = outShapes.map { AxisSplit(storedShape: StoredLayout.storedShape($0), axis: a) }
-        outer = parts[0].outer
-        chunks = parts.map { $0.extent * $0.inner }
-        var o = [Int]()
-        var acc = 0
-        for c in chunks {
-            o.append(acc)
-            acc += c
-        }
-        offsets = o
-        total = acc
+        let b = AxisBlocks(whole: inShapes[0], parts: outShapes, axis: axis)
+        (outer, chunks, offsets, total) = (b.outer, b.chunks, b.offsets, b.total)
         super.init(node: node, inputs: inputs, outputs: outputs, inShapes: inShapes, outShapes: outShapes)
     }
 
