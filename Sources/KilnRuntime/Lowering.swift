@@ -536,27 +536,11 @@ struct Lowering {
                 return
             }
         }
-        let strides = { (s: [Int]) -> [Int] in
-            let own = Shape(s).strides
-            return (0..<out.count).map { d in
-                let k = d - (out.count - s.count)
-                return k < 0 || s[k] == 1 ? 0 : own[k]
-            }
-        }
-        var dims = collapse(counts: out, strides: [strides(sa), strides(sb)])
-        var inner = 1, aStep = 1, bStep = 1
-        if let last = dims.counts.last, dims.strides[0].last! <= 1, dims.strides[1].last! <= 1 {
-            inner = last
-            aStep = dims.strides[0].last!
-            bStep = dims.strides[1].last!
-            dims.counts.removeLast()
-            dims.strides[0].removeLast()
-            dims.strides[1].removeLast()
-        }
+        let walk = BroadcastWalk(output: out, a: sa, b: sb)
         emit(.binary(BinaryCall(
             op: kind, clamp: act.clamp, a: Operand(tensor: a), b: Operand(tensor: b), output: Operand(tensor: y),
-            outerCounts: dims.counts, aStrides: dims.strides[0], bStrides: dims.strides[1], inner: inner, aStep: aStep,
-            bStep: bStep)))
+            outerCounts: walk.outerCounts, aStrides: walk.aStrides, bStrides: walk.bStrides, inner: walk.inner,
+            aStep: walk.aStep, bStep: walk.bStep)))
     }
 
     mutating func lowerUnary(_ op: Operator, _ kind: Accelerated.UnaryOp, _ clamp: Clamp) throws(RuntimeError) {
@@ -868,6 +852,35 @@ struct Lowering {
         emit(.copy(CopyCall(
             input: Operand(tensor: x), output: Operand(tensor: t, offset: offset), counts: dims.counts, srcStrides: dims.strides[0],
             dstStrides: dims.strides[1])))
+    }
+}
+
+/// How a broadcasting binary operator walks its operands: collapsed outer loops with each
+/// operand's strides (0 where it broadcasts), and an innermost run of `inner` elements with
+/// steps of 0 or 1 when the last collapsed axis allows one.
+struct BroadcastWalk {
+    var outerCounts: [Int]
+    var aStrides: [Int], bStrides: [Int]
+    var inner = 1, aStep = 1, bStep = 1
+
+    init(output out: [Int], a sa: [Int], b sb: [Int]) {
+        let strides = { (s: [Int]) -> [Int] in
+            let own = Shape(s).strides
+            return (0..<out.count).map { d in
+                let k = d - (out.count - s.count)
+                return k < 0 || s[k] == 1 ? 0 : own[k]
+            }
+        }
+        var dims = collapse(counts: out, strides: [strides(sa), strides(sb)])
+        if let last = dims.counts.last, dims.strides[0].last! <= 1, dims.strides[1].last! <= 1 {
+            inner = last
+            aStep = dims.strides[0].last!
+            bStep = dims.strides[1].last!
+            dims.counts.removeLast()
+            dims.strides[0].removeLast()
+            dims.strides[1].removeLast()
+        }
+        (outerCounts, aStrides, bStrides) = (dims.counts, dims.strides[0], dims.strides[1])
     }
 }
 

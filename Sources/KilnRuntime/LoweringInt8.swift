@@ -260,27 +260,11 @@ extension Lowering {
             add
             ? .add(Accelerated.Int8AddParameters(a: qa, b: qb, output: qy, range: range))
             : .mul(Accelerated.Int8MulParameters(a: qa, b: qb, output: qy, range: range))
-        let strides = { (s: [Int]) -> [Int] in
-            let own = Shape(s).strides
-            return (0..<out.count).map { d in
-                let k = d - (out.count - s.count)
-                return k < 0 || s[k] == 1 ? 0 : own[k]
-            }
-        }
-        var dims = collapse(counts: out, strides: [strides(sa), strides(sb)])
-        var inner = 1, aStep = 1, bStep = 1
-        if let last = dims.counts.last, dims.strides[0].last! <= 1, dims.strides[1].last! <= 1 {
-            inner = last
-            aStep = dims.strides[0].last!
-            bStep = dims.strides[1].last!
-            dims.counts.removeLast()
-            dims.strides[0].removeLast()
-            dims.strides[1].removeLast()
-        }
+        let walk = BroadcastWalk(output: out, a: sa, b: sb)
         emit(.binaryInt8(BinaryInt8Call(
             parameters: parameters, a: Operand(tensor: a), b: Operand(tensor: b), output: Operand(tensor: y),
-            outerCounts: dims.counts, aStrides: dims.strides[0], bStrides: dims.strides[1], inner: inner, aStep: aStep,
-            bStep: bStep)))
+            outerCounts: walk.outerCounts, aStrides: walk.aStrides, bStrides: walk.bStrides, inner: walk.inner,
+            aStep: walk.aStep, bStep: walk.bStep)))
     }
 
     /// A unary int8 operator as a table of all 256 inputs (`table` nil: parameters it rejects).
