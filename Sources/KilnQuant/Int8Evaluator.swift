@@ -41,16 +41,9 @@ public struct Int8Evaluator: Sendable {
         case .avgPool2d(let geo, let layout): return [Reference.avgPool2dInt8(x[0], geometry: geo, layout: layout)]
         case .relu: return [Reference.clampInt8(x[0], min: 0, max: .infinity)]
         case .clip(let lo, let hi): return [Reference.clampInt8(x[0], min: lo, max: hi)]
-        case .concat(let axis): return [Reference.concat(x, axis: axis)]
-        case .split(let axis, let sizes): return Reference.split(x[0], axis: axis, sizes: sizes)
-        case .channelShuffle(let groups, let layout):
-            return [Reference.channelShuffle(x[0], groups: groups, axis: layout.channelAxis)]
-        case .reshape(let shape): return [Reference.reshape(x[0], shape: shape)]
-        case .flatten(let axis):
-            let outer = x[0].shape.dims[..<axis].reduce(1, *)
-            return [x[0].reshaped([outer, x[0].elementCount / outer])]
-        case .transpose(let perm): return [Reference.transpose(x[0], perm: perm)]
-        case .pad(let pads, let value): return [Reference.pad(x[0], pads: pads, value: value)]
+        case .concat, .split, .channelShuffle, .reshape, .flatten, .transpose, .pad:
+            // Movement carries int8 values as they are: the same kernels as the float evaluator.
+            return Evaluator.apply(node.op, x)
         case .batchNorm, .silu, .dropout, .quantize, .dequantize:
             preconditionFailure("\(node.op.kind) has no int8 form")
         }
