@@ -80,14 +80,7 @@ extension Kiln {
         @Flag(help: "Also print each runtime model's invoke time by operator kind.")
         var profile = false
 
-        @Option(help: "Image input size for files without Kiln's metadata: N or HEIGHTxWIDTH.")
-        var size: String?
-
-        @Option(help: "Normalisation mean per channel (comma-separated), for files without metadata.")
-        var mean: String?
-
-        @Option(help: "Normalisation std per channel (comma-separated).")
-        var std: String?
+        @OptionGroup var preprocessing: ImagePreprocessingOptions
 
         @Flag(help: "Also run the peers (Benchmarks/peers.py; needs the venv).")
         var peers = false
@@ -125,24 +118,9 @@ extension Kiln {
 
         func overrides() throws -> InputOverrides {
             var o = InputOverrides()
-            if let size {
-                let parts = size.lowercased().split(separator: "x", omittingEmptySubsequences: false).compactMap { Int($0) }
-                guard (parts.count == 1 || parts.count == 2) && parts.allSatisfy({ $0 > 0 && $0 <= 16384 }) && !size.hasSuffix("x") else {
-                    throw ValidationError("--size must be N or HEIGHTxWIDTH with positive numbers, got '\(size)'")
-                }
-                (o.height, o.width) = parts.count == 1 ? (parts[0], parts[0]) : (parts[0], parts[1])
-            }
-            func floats(_ text: String?, _ name: String) throws -> [Float]? {
-                guard let text else { return nil }
-                let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-                guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0!.isFinite }) else {
-                    throw ValidationError("\(name) must be comma-separated numbers, got '\(text)'")
-                }
-                return values.map { $0! }
-            }
-            o.mean = try floats(mean, "--mean")
-            o.std = try floats(std, "--std")
-            if let s = o.std, s.contains(where: { $0 <= 0 }) { throw ValidationError("--std values must be positive") }
+            if let size = try preprocessing.parsedSize() { (o.height, o.width) = size }
+            o.mean = try preprocessing.parsedMean()
+            o.std = try preprocessing.parsedStd()
             return o
         }
 

@@ -34,14 +34,7 @@ extension Kiln {
         @Argument(help: "An image (.jpg, .png) or the input tensor (.npy).")
         var input: String
 
-        @Option(help: "Image input size, N or HEIGHTxWIDTH (default: the model's metadata, else its input shape).")
-        var size: String?
-
-        @Option(help: "Image normalisation mean per channel, comma-separated, of pixels scaled to [0, 1].")
-        var mean: String?
-
-        @Option(help: "Image normalisation std per channel, comma-separated.")
-        var std: String?
+        @OptionGroup var preprocessing: ImagePreprocessingOptions
 
         @OptionGroup var threading: RuntimeThreadOptions
         var threads: Int { threading.threads }
@@ -53,32 +46,9 @@ extension Kiln {
         var out: String?
 
         func validate() throws {
-            guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
-            if input.hasSuffix(".npy") && (size != nil || mean != nil || std != nil) {
+            if input.hasSuffix(".npy") && preprocessing.isGiven {
                 throw ValidationError("--size, --mean and --std apply to image inputs, not .npy tensors")
             }
-            _ = try parsedSize()
-            _ = try floats(mean, "--mean")
-            if let s = try floats(std, "--std"), s.contains(where: { $0 <= 0 }) { throw ValidationError("--std values must be positive") }
-        }
-
-        /// `--size`: (height, width), or nil.
-        func parsedSize() throws -> (Int, Int)? {
-            guard let size else { return nil }
-            let parts = size.lowercased().split(separator: "x", omittingEmptySubsequences: false).compactMap { Int($0) }
-            guard (parts.count == 1 || parts.count == 2) && parts.allSatisfy({ $0 > 0 && $0 <= 16384 }) && !size.hasSuffix("x") else {
-                throw ValidationError("--size must be N or HEIGHTxWIDTH with positive numbers, got '\(size)'")
-            }
-            return parts.count == 1 ? (parts[0], parts[0]) : (parts[0], parts[1])
-        }
-
-        func floats(_ text: String?, _ name: String) throws -> [Float]? {
-            guard let text else { return nil }
-            let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-            guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0!.isFinite }) else {
-                throw ValidationError("\(name) must be comma-separated numbers, got '\(text)'")
-            }
-            return values.map { $0! }
         }
 
         func run() throws {
@@ -87,7 +57,9 @@ extension Kiln {
             if input.hasSuffix(".npy") {
                 tensor = try NumPy.read(input)
             } else {
-                tensor = try runner.imageTensor(input, size: try parsedSize(), mean: try floats(mean, "--mean"), std: try floats(std, "--std"))
+                tensor = try runner.imageTensor(
+                    input, size: try preprocessing.parsedSize(), mean: try preprocessing.parsedMean(),
+                    std: try preprocessing.parsedStd())
             }
             let outputs = try runner.run(tensor, inputPath: input)
             if let out {
