@@ -157,9 +157,9 @@ public final class BenchSession {
                     + "the TFLite peer's invoke is set_tensor + invoke + get_tensor, onnxruntime's is session.run (input copy "
                     + "and output allocation included); peers' figures include the Python calls, as a Python service pays them")
             notes.append(
-                "both sides decode JPEGs DCT-scaled to the smallest scale covering the input (Pillow's draft mode; libjpeg-turbo "
-                    + "for both) and apply EXIF orientation; model-only figures are back-to-back invokes with the input in place; "
-                    + "ratios are Kiln / peer (below 1: Kiln is faster)")
+                "both sides decode JPEGs DCT-scaled to the smallest scale covering the input (Kiln: its own baseline decoder, "
+                    + "libjpeg-turbo for other files; peers: Pillow's draft mode on its libjpeg-turbo) and apply EXIF orientation; "
+                    + "model-only figures are back-to-back invokes with the input in place; ratios are Kiln / peer (below 1: Kiln is faster)")
         }
         if models.contains(where: { $0 is RuntimeBenchModel == false }) {
             notes.append("`.kiln` models run on the reference evaluator (the executable spec, NCHW, unoptimised): slow by design")

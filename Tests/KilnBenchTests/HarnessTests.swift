@@ -112,11 +112,15 @@ final class HarnessTests: XCTestCase {
         XCTAssertEqual(r.phases.reduce(0) { $0 + $1.share }, 1, accuracy: 1e-9)
         XCTAssertTrue(r.phases.allSatisfy { $0.mean > 0 })
 
-        // The plain path: decode to RGB, separate tensor, interpreter, softmax/sigmoid by hand.
+        // The plain path: decode to RGB (the same decoder), separate tensor, interpreter,
+        // softmax/sigmoid by hand.
         let plain = try Interpreter(model: try KilnModel(path: model))
+        let decoder = ImageDecoder()
         for (i, file) in images.enumerated() {
             var pre = Preprocessor(m.format)
-            let input = pre.tensor(from: try Image.load(file, options: m.format.decodeOptions))
+            let v = try decoder.load(file, options: m.format.decodeOptions)
+            let decoded = Image(width: v.width, height: v.height, channels: v.channels, pixels: Array(UnsafeBufferPointer(start: v.base, count: v.height * v.rowStride)))
+            let input = pre.tensor(from: decoded)
             try plain.setInput("input", input)
             try plain.invoke()
             // The harness's own probabilities for this image: run it once more on this image alone.

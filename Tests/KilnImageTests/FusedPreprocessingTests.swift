@@ -134,9 +134,9 @@ final class FusedPreprocessingTests: XCTestCase {
     }
 }
 
-/// `ImageDecoder` (reused buffers, a direct path for upright RGB/grey JPEGs) gives the pixels
+/// `ImageDecoder` (reused buffers, direct paths for upright RGB/grey JPEGs) gives the pixels
 /// and errors of `Image.load` for every kind of file, across files of growing and shrinking size:
-/// both decode JPEGs with libjpeg-turbo's default RGB path (bound: 0 levels).
+/// exactly with libjpeg-turbo, within 4 levels with its fast baseline decoder.
 final class ImageDecoderTests: XCTestCase {
     func testSamePixelsAndErrorsAsImageLoad() throws {
         let dir = try temporaryFolder("decoder")
@@ -169,7 +169,11 @@ final class ImageDecoderTests: XCTestCase {
         XCTAssertEqual(try Image.load(path("rgb16.png")), source, "16-bit samples scaled to 8 bits")
 
         XCTAssertEqual(try Image.load(path("rotated.jpg")).width, 24, "the spliced EXIF tag turns the image")
-        let decoder = ImageDecoder()
+        // fastJPEG: false decodes every JPEG with libjpeg-turbo: the pixels of Image.load exactly.
+        // The fast path is compared with libjpeg-turbo in FastJPEGTests; here it must give the
+        // same sizes and errors, and pixels within its bound.
+        let decoder = ImageDecoder(fastJPEG: false)
+        let fastDecoder = ImageDecoder()
         let names = ["big.jpg", "rgb.jpg", "grey.jpg", "rgb.png", "rotated.jpg", "grey.png", "big.jpg", "truncated.jpg",
             "empty.jpg", "text.jpg", "missing.jpg", "rgb.jpg", "cmyk.jpg", "rgb16.png", "one.jpg", "one.png", "truncated.png",
             "rgb.jpg"]
@@ -185,6 +189,18 @@ final class ImageDecoderTests: XCTestCase {
                     let v = try decoder.load(path(name), options: options)
                     let bytes = Array(UnsafeBufferPointer(start: v.base, count: v.height * v.rowStride))
                     return Image(width: v.width, height: v.height, channels: v.channels, pixels: bytes)
+                }
+                let fast = Result { () throws -> Image in
+                    let v = try fastDecoder.load(path(name), options: options)
+                    let bytes = Array(UnsafeBufferPointer(start: v.base, count: v.height * v.rowStride))
+                    return Image(width: v.width, height: v.height, channels: v.channels, pixels: bytes)
+                }
+                switch (expected, fast) {
+                case (.success(let a), .success(let b)):
+                    XCTAssertEqual(a.sizeDescription, b.sizeDescription, "\(name) \(options)")
+                    if a.pixels.count == b.pixels.count { XCTAssertLessThanOrEqual(maxDifference(a, b), 4, "\(name) \(options)") }
+                case (.failure(let a), .failure(let b)): XCTAssertEqual("\(a)", "\(b)", "\(name) \(options)")
+                default: XCTFail("\(name) \(options): Image.load \(expected), fast decoder \(fast)")
                 }
                 switch (expected, got) {
                 case (.success(let a), .success(let b)): XCTAssertEqual(a, b, "\(name) \(options)")

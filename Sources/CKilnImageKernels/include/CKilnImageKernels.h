@@ -65,6 +65,42 @@ void kiln_resample_f32(kiln_image_isa isa, const kiln_resample_params *p, float 
 /// Resamples, normalises and quantizes into `out` (out_channels * out_height * out_width int8).
 void kiln_resample_i8(kiln_image_isa isa, const kiln_resample_params *p, float *scratch, int8_t *out);
 
+// MARK: - JPEG
+
+/// A reusable decoder for baseline JPEGs (see kiln_jpeg_decode). Not thread-safe: one per thread.
+typedef struct kiln_jpeg_decoder kiln_jpeg_decoder;
+
+kiln_jpeg_decoder *kiln_jpeg_create(void);
+void kiln_jpeg_destroy(kiln_jpeg_decoder *d);
+
+/// Results of kiln_jpeg_decode.
+typedef enum {
+    /// Decoded.
+    KILN_JPEG_OK = 0,
+    /// A file this decoder does not handle (progressive, arithmetic, 12-bit, CMYK, RGB or
+    /// 4:4:0 colour, several scans, ...): decode it with libjpeg-turbo instead.
+    KILN_JPEG_UNSUPPORTED = 1,
+    /// Malformed, truncated or inconsistent data: let libjpeg-turbo decide (it names the error,
+    /// or decodes what it can with a warning).
+    KILN_JPEG_INVALID = 2,
+} kiln_jpeg_status;
+
+/// Reads the frame header: the stored size and the number of components (1 or 3), and whether
+/// this decoder supports the file. Returns KILN_JPEG_OK when kiln_jpeg_decode can decode it.
+kiln_jpeg_status kiln_jpeg_probe(
+    kiln_jpeg_decoder *d, const uint8_t *data, size_t size, int *width, int *height, int *components);
+
+/// Decodes a baseline (sequential Huffman, 8-bit) JPEG of 1 component, or 3 (YCbCr 4:4:4,
+/// 4:2:2 or 4:2:0), at 1/`denominator` of its size (1, 2, 4 or 8; rounded up as libjpeg does),
+/// into `out`: rows of ceil(width / denominator) pixels, `out_stride` bytes apart, `channels`
+/// samples each (grey: 1, or 3 with replication; colour: 3). It computes what libjpeg-turbo
+/// computes (the IDCT scaled in the DCT domain, chroma IDCTs scaled up instead of upsampled
+/// where the subsampling allows, triangle-filter upsampling otherwise, JFIF YCbCr to RGB), in
+/// float: results agree with libjpeg-turbo's within a level or two of rounding.
+kiln_jpeg_status kiln_jpeg_decode(
+    kiln_image_isa isa, kiln_jpeg_decoder *d, const uint8_t *data, size_t size, int denominator, uint8_t *out,
+    size_t out_stride, int channels);
+
 #ifdef __cplusplus
 }
 #endif

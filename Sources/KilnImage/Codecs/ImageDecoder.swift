@@ -1,3 +1,4 @@
+import CKilnImageKernels
 import CKilnTurboJPEG
 import KilnTensor
 
@@ -17,10 +18,16 @@ import KilnTensor
 /// let pixels = try decoder.load("photo.jpg", options: format.decodeOptions)  // valid until the next load
 /// preprocessor.write(pixels, into: input)
 /// ```
-/// Decoding is that of ``Image/decode(_:source:options:)`` (same DCT scale, same pixels, same
-/// errors): baseline and progressive JPEGs that are RGB or grey and upright decode straight
-/// into the decoder's buffer; every other case (PNG, CMYK, an EXIF rotation, a colour file read
-/// as grey) goes through ``Image/decode(_:source:options:)`` and is copied there.
+/// Decoding is that of ``Image/decode(_:source:options:)``: the same DCT scale, the same errors,
+/// and the same pixels — exactly with `fastJPEG: false`, within a few levels of rounding with the
+/// default fast path. Baseline JPEGs (sequential Huffman, 8-bit, grey or YCbCr 4:4:4/4:2:2/4:2:0,
+/// upright) decode with Kiln's own decoder (CKilnImageKernels: one-lookup Huffman decoding,
+/// the scaled IDCT accumulated straight from the coefficients, vectorised colour conversion),
+/// which computes what libjpeg-turbo computes, in float (tests bound the difference: at most 3
+/// levels, about 0.03 on average); other upright RGB or grey JPEGs decode with libjpeg-turbo into
+/// the decoder's buffer; every other case (PNG, CMYK, an EXIF rotation, a colour file read as
+/// grey) goes through ``Image/decode(_:source:options:)`` and is copied there. Anything the fast
+/// decoder finds malformed is handed to libjpeg-turbo, which decodes it or names the problem.
 /// A decoder belongs to one thread at a time.
 public final class ImageDecoder {
     private var file: UnsafeMutableRawPointer
@@ -29,8 +36,22 @@ public final class ImageDecoder {
     private var pixels: UnsafeMutablePointer<UInt8>
     private var pixelCapacity: Int
     private let handle: tjhandle?
+    private let fast: OpaquePointer?
+    private let isa: kiln_image_isa
+    /// Which decoder produced the last image: `kiln`, `libjpeg-turbo` or `image` (tests check
+    /// that the fast path ran).
+    private(set) var lastPath = ""
 
-    public init() {
+    /// A decoder; `fastJPEG: false` decodes every JPEG with libjpeg-turbo (the pixels of
+    /// ``Image/decode(_:source:options:)`` exactly).
+    public convenience init(fastJPEG: Bool = true) {
+        self.init(fastJPEG: fastJPEG, isa: kiln_image_isa_best())
+    }
+
+    /// A decoder whose fast JPEG path runs with instruction set `isa` (tests compare them).
+    init(fastJPEG: Bool, isa: kiln_image_isa) {
+        self.isa = isa
+        fast = fastJPEG ? kiln_jpeg_create() : nil
         fileCapacity = 1 << 16
         file = .allocate(byteCount: fileCapacity, alignment: 64)
         pixelCapacity = 1 << 16
@@ -42,6 +63,7 @@ public final class ImageDecoder {
         file.deallocate()
         pixels.deallocate()
         if let handle { tjDestroy(handle) }
+        if let fast { kiln_jpeg_destroy(fast) }
     }
 
     /// The bytes of the last file read.
@@ -90,6 +112,7 @@ public final class ImageDecoder {
         let bytes = fileBytes
         if let view = try decodeDirect(bytes, source: source, options: options) { return view }
         let image = try Image.decode(bytes, source: source, options: options)
+        lastPath = "image"
         reserve(image.pixels.count)
         image.pixels.withUnsafeBufferPointer { pixels.update(from: $0.baseAddress!, count: $0.count) }
         return PixelView(base: pixels, width: image.width, height: image.height, channels: image.channels)
@@ -123,6 +146,15 @@ public final class ImageDecoder {
             ? 1 : Image.scaleDenominator(width: header.width, height: header.height, swap: false, target: options.target)
         let w = JPEG.scaled(header.width, d), h = JPEG.scaled(header.height, d)
         reserve(w * h * channels)
+        if let fast, header.samples != 4,
+            kiln_jpeg_decode(
+                isa, fast, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count, Int32(d), pixels, w * channels,
+                Int32(channels)) == KILN_JPEG_OK
+        {
+            lastPath = "kiln"
+            return PixelView(base: pixels, width: w, height: h, channels: channels)
+        }
+        lastPath = "libjpeg-turbo"
         try JPEG.decompress(
             bytes, handle: handle, source: source, header: header, denominator: d, rgb: channels == 3, into: pixels)
         return PixelView(base: pixels, width: w, height: h, channels: channels)

@@ -147,8 +147,9 @@ enum JPEG {
         return false
     }
 
-    /// Encodes 1- or 3-channel pixels as a baseline JPEG (4:2:0 for colour, as Pillow's default).
-    static func encode(_ image: Image, quality: Int) throws(ImageError) -> [UInt8] {
+    /// Encodes 1- or 3-channel pixels as a baseline JPEG (4:2:0 for colour, as Pillow's default,
+    /// or another TurboJPEG subsampling).
+    static func encode(_ image: Image, quality: Int, subsampling: TJSAMP = TJSAMP_420) throws(ImageError) -> [UInt8] {
         guard (1...100).contains(quality) else { throw ImageError("<jpeg encoder>", "quality \(quality) is not in 1...100") }
         guard let handle = tjInitCompress() else { throw ImageError("<jpeg encoder>", "cannot start the JPEG encoder") }
         defer { tjDestroy(handle) }
@@ -159,7 +160,7 @@ enum JPEG {
             tjCompress2(
                 handle, p.baseAddress, Int32(image.width), 0, Int32(image.height),
                 Int32((grey ? TJPF_GRAY : TJPF_RGB).rawValue), &out, &size,
-                Int32((grey ? TJSAMP_GRAY : TJSAMP_420).rawValue), Int32(quality), 0)
+                Int32((grey ? TJSAMP_GRAY : subsampling).rawValue), Int32(quality), 0)
         }
         defer { if let out { tjFree(out) } }
         guard status == 0, let out else {
