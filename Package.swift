@@ -100,7 +100,7 @@ let package = Package(
 
         /// libjpeg-turbo's speed options (TurboJPEG flags, YUV planes) at Kiln's DCT scale (see its header).
         .executableTarget(
-            name: "jpeg-decode-bench", dependencies: ["KilnImage", "CKilnTurboJPEG"], path: "Benchmarks/JPEGDecode",
+            name: "jpeg-decode-bench", dependencies: ["KilnImage", "CKilnImageKernels", "CKilnTurboJPEG"], path: "Benchmarks/JPEGDecode",
             swiftSettings: optimizedFlags),
 
         .executableTarget(

@@ -1,4 +1,5 @@
-// libjpeg-turbo's own speed options, measured on the files Kiln decodes: TurboJPEG's RGB decode
+// JPEG decoding, measured on the files Kiln decodes: Kiln's own baseline decoder (what
+// ImageDecoder and `kiln bench` use), and libjpeg-turbo's speed options: TurboJPEG's RGB decode
 // at the DCT scale Kiln picks (the default, with TJFLAG_FASTUPSAMPLE, TJFLAG_FASTDCT, both),
 // the same decode to YUV planes (tjDecompressToYUVPlanes: no chroma upsampling, no colour
 // conversion; what a YCbCr->RGB conversion fused into the resize kernel would start from),
@@ -12,6 +13,7 @@
 // the median over rounds of the mean of `calls` back-to-back decodes of the file's bytes (in
 // memory); variants alternate round by round. It also prints, per RGB variant, the largest and
 // mean absolute difference from the default decode's pixels.
+import CKilnImageKernels
 import CKilnTurboJPEG
 import Foundation
 import KilnImage
@@ -52,7 +54,8 @@ func fail(_ file: String, _ what: String, _ handle: tjhandle) -> Never {
 }
 
 guard let handle = tjInitDecompress() else { print("cannot start TurboJPEG"); exit(1) }
-print("libjpeg-turbo (TurboJPEG 2.x API), 1 thread; median of \(rounds) rounds of \(calls) decodes; model input \(size)x\(size)")
+guard let kilnDecoder = kiln_jpeg_create() else { print("cannot start Kiln's decoder"); exit(1) }
+print("Kiln's baseline decoder and libjpeg-turbo (TurboJPEG 2.x API), 1 thread; median of \(rounds) rounds of \(calls) decodes; model input \(size)x\(size)")
 for file in files {
     guard let data = FileManager.default.contents(atPath: file) else { print("\(file): cannot read"); exit(1) }
     let bytes = [UInt8](data)
@@ -65,7 +68,7 @@ for file in files {
     let grey = colorspace == Int32(TJCS_GRAY.rawValue)
     let format = grey ? TJPF_GRAY : TJPF_RGB
     let channels = grey ? 1 : 3
-    var rgb = [[UInt8]](repeating: [UInt8](repeating: 0, count: Int(w) * Int(h) * channels), count: 5)
+    var rgb = [[UInt8]](repeating: [UInt8](repeating: 0, count: Int(w) * Int(h) * channels), count: 6)
     let planeCount = grey ? 1 : 3
     var planes = (0..<planeCount).map { c in
         [UInt8](repeating: 0, count: Int(tjPlaneSizeYUV(Int32(c), Int32(sw), 0, Int32(sh), subsampling)))
@@ -89,15 +92,23 @@ for file in files {
         }
         if status != 0 && tjGetErrorCode(handle) == Int32(TJERR_FATAL.rawValue) { fail(file, "tjDecompressToYUVPlanes", handle) }
     }
+    func decodeKiln() {
+        let status = rgb[5].withUnsafeMutableBufferPointer {
+            kiln_jpeg_decode(
+                kiln_image_isa_best(), kilnDecoder, bytes, bytes.count, Int32(d), $0.baseAddress, sw * channels, Int32(channels))
+        }
+        if status != KILN_JPEG_OK { print("\(file): Kiln's decoder leaves this file to libjpeg-turbo (\(status))"); exit(1) }
+    }
     let fastUp = Int32(TJFLAG_FASTUPSAMPLE), fastDCT = Int32(TJFLAG_FASTDCT)
     let variants: [(String, () -> Void)] = [
-        ("RGB, default (Kiln)", { decodeRGB(0, flags: 0) }),
+        ("RGB, libjpeg-turbo default (Kiln's fallback)", { decodeRGB(0, flags: 0) }),
         ("RGB, TJFLAG_FASTUPSAMPLE", { decodeRGB(1, flags: fastUp) }),
         ("RGB, TJFLAG_FASTDCT", { decodeRGB(2, flags: fastDCT) }),
         ("RGB, both flags", { decodeRGB(3, flags: fastUp | fastDCT) }),
         ("YUV planes (no upsampling, no colour conversion)", { decodeYUV(flags: 0) }),
         ("YUV planes, TJFLAG_FASTDCT", { decodeYUV(flags: fastDCT) }),
         ("RGB at full size, default", { decodeRGB(4, flags: 0, full: true) }),
+        ("RGB, Kiln's own decoder (ImageDecoder, kiln bench)", { decodeKiln() }),
     ]
     var times = [[Double]](repeating: [], count: variants.count)
     for (_, run) in variants { for _ in 0..<3 { run() } }
@@ -119,10 +130,11 @@ for file in files {
     let n = sw * sh * channels
     for (i, (name, _)) in variants.enumerated() {
         var diff = "–", mean = "–"
-        if (1...3).contains(i) || i == 0 {
+        if (0...3).contains(i) || i == 7 {
+            let slot = i == 7 ? 5 : i
             var maxD = 0, sum = 0
             for k in 0..<n {
-                let e = abs(Int(rgb[i][k]) - Int(rgb[0][k]))
+                let e = abs(Int(rgb[slot][k]) - Int(rgb[0][k]))
                 maxD = max(maxD, e)
                 sum += e
             }
@@ -133,3 +145,4 @@ for file in files {
     }
 }
 tjDestroy(handle)
+kiln_jpeg_destroy(kilnDecoder)

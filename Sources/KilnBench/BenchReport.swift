@@ -87,6 +87,8 @@ public struct BenchReport: Sendable, Codable {
     public var images: Int
     public var labelledImages: Int
     public var fullDecode: Bool
+    /// Which decoder read baseline JPEGs on Kiln's side (`kiln` or `libjpeg-turbo`).
+    public var jpegDecoder: String
     public var peakResidentBytes: Int?
     public var models: [Model]
     public var peerVersions: [String: String]
@@ -181,7 +183,8 @@ extension BenchReport {
     /// One line on the conditions of the run.
     public var conditions: String {
         "\(images) image\(images == 1 ? "" : "s") (\(labelledImages) labelled), batch 1, \(threads) thread\(threads == 1 ? "" : "s"), \(warmup) warm-up "
-            + "iterations, \(runs) timed passes in \(rounds) round\(rounds == 1 ? "" : "s"), \(fullDecode ? "full-size decoding" : "DCT-scaled decoding"); "
+            + "iterations, \(runs) timed passes in \(rounds) round\(rounds == 1 ? "" : "s"), \(fullDecode ? "full-size decoding" : "DCT-scaled decoding"), "
+            + "JPEG decoder \(jpegDecoder); "
             + "\(machine), kernels \(isa); peak resident \(BenchReport.bytes(peakResidentBytes))"
     }
 

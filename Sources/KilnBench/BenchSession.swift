@@ -157,8 +157,10 @@ public final class BenchSession {
                     + "the TFLite peer's invoke is set_tensor + invoke + get_tensor, onnxruntime's is session.run (input copy "
                     + "and output allocation included); peers' figures include the Python calls, as a Python service pays them")
             notes.append(
-                "both sides decode JPEGs DCT-scaled to the smallest scale covering the input (Kiln: its own baseline decoder, "
-                    + "libjpeg-turbo for other files; peers: Pillow's draft mode on its libjpeg-turbo) and apply EXIF orientation; "
+                "both sides decode JPEGs DCT-scaled to the smallest scale covering the input (Kiln: "
+                    + (options.jpegDecoder == .kiln
+                        ? "its own baseline decoder, libjpeg-turbo for other files" : "libjpeg-turbo for every file")
+                    + "; peers: Pillow's draft mode on its libjpeg-turbo) and apply EXIF orientation; "
                     + "model-only figures are back-to-back invokes with the input in place; ratios are Kiln / peer (below 1: Kiln is faster)")
         }
         if models.contains(where: { $0 is RuntimeBenchModel == false }) {
@@ -167,6 +169,7 @@ public final class BenchSession {
         return BenchReport(
             machine: BenchSession.cpuName(), isa: BenchSession.kernelISA(models), threads: threads, warmup: options.warmup,
             runs: options.runs, rounds: rounds, images: images.paths.count, labelledImages: labelled, fullDecode: options.fullDecode,
+            jpegDecoder: options.jpegDecoder.rawValue,
             peakResidentBytes: ProcessMemory.peakResident, models: reports, peerVersions: versions, notes: notes)
     }
 

@@ -11,14 +11,20 @@ public struct BenchOptions: Sendable, Hashable {
     /// Decode JPEGs at full size instead of the smallest DCT scale covering the input (to see
     /// what DCT scaling saves).
     public var fullDecode: Bool
+    /// Which decoder reads baseline JPEGs (Kiln's own by default; libjpeg-turbo to compare).
+    public var jpegDecoder: JPEGDecoder
     /// Also time each operator of the runtime's models (after the other measurements).
     public var profile: Bool
 
-    public init(warmup: Int = 10, runs: Int = 10, modelOnlyRuns: Int = 100, fullDecode: Bool = false, profile: Bool = false) {
+    public init(
+        warmup: Int = 10, runs: Int = 10, modelOnlyRuns: Int = 100, fullDecode: Bool = false, jpegDecoder: JPEGDecoder = .kiln,
+        profile: Bool = false
+    ) {
         self.warmup = warmup
         self.runs = runs
         self.modelOnlyRuns = modelOnlyRuns
         self.fullDecode = fullDecode
+        self.jpegDecoder = jpegDecoder
         self.profile = profile
     }
 }
@@ -58,7 +64,7 @@ public final class LatencyHarness {
     public let models: [any BenchModel]
     public let images: BenchImageSet
     public let options: BenchOptions
-    private let decoder = ImageDecoder()
+    private let decoder: ImageDecoder
     /// `[model][phase][sample]`, nanoseconds.
     private var samples: [[[UInt64]]]
     private var predictions: [[[Int]]]
@@ -71,6 +77,7 @@ public final class LatencyHarness {
         self.models = models
         self.images = images
         self.options = options
+        decoder = ImageDecoder(jpeg: options.jpegDecoder)
         samples = models.map { _ in Phase.allCases.map { _ in [] } }
         predictions = models.map { m in m.heads.map { _ in [] } }
         modelOnly = models.map { _ in [] }

@@ -77,6 +77,9 @@ extension Kiln {
         @Flag(help: "Decode JPEGs at full size (no DCT scaling), to see what scaling saves.")
         var fullDecode = false
 
+        @Option(help: "Decoder for baseline JPEGs: kiln (Kiln's own) or libjpeg-turbo (for every JPEG, to compare).")
+        var jpegDecoder: JPEGDecoder = .kiln
+
         @Flag(help: "Also print each runtime model's invoke time by operator kind.")
         var profile = false
 
@@ -184,7 +187,8 @@ extension Kiln {
             }
             let session = BenchSession(
                 models: loaded, residentBytes: resident, images: imageSet,
-                options: BenchOptions(warmup: warmup, runs: runs, modelOnlyRuns: modelOnlyRuns, fullDecode: fullDecode, profile: profile),
+                options: BenchOptions(warmup: warmup, runs: runs, modelOnlyRuns: modelOnlyRuns, fullDecode: fullDecode,
+                    jpegDecoder: jpegDecoder, profile: profile),
                 threads: threads, rounds: runner == nil ? 1 : rounds, peers: runner, mappings: try mappings())
             session.notes = notes
             let report = try session.run(log: progress)
@@ -283,3 +287,5 @@ final class EvaluatorBenchModel: BenchModel {
         UnsafeBufferPointer(start: probabilityBuffers[k], count: heads[k].classes)
     }
 }
+
+extension JPEGDecoder: ExpressibleByArgument {}

@@ -109,6 +109,15 @@ final class BenchCLITests: KilnCLITestCase {
         let json = try kiln(["bench", models[0], "--images", csv, "--runs", "1", "--warmup", "0", "--json"]).stdout
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         XCTAssertEqual((object["models"] as? [[String: Any]])?.count, 1)
+        XCTAssertEqual(object["jpeg_decoder"] as? String, "kiln")
+        // --jpeg-decoder libjpeg-turbo: said in the report and in its conditions line.
+        let turbo = try kiln(["bench", models[0], "--images", csv, "--runs", "1", "--warmup", "0", "--jpeg-decoder", "libjpeg-turbo", "--json"]).stdout
+        let turboObject = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(turbo.utf8)) as? [String: Any])
+        XCTAssertEqual(turboObject["jpeg_decoder"] as? String, "libjpeg-turbo")
+        let turboText = try kiln(["bench", models[0], "--images", csv, "--runs", "1", "--warmup", "0", "--jpeg-decoder", "libjpeg-turbo"]).stdout
+        XCTAssertTrue(turboText.contains("JPEG decoder libjpeg-turbo"), turboText)
+        let unknown = try kiln(["bench", models[0], "--images", csv, "--jpeg-decoder", "pillow"], status: 2)
+        XCTAssertTrue(unknown.stderr.contains("jpeg-decoder"), unknown.stderr)
         // --markdown adds headings.
         let md = try kiln(["bench", models[0], "--images", csv, "--runs", "1", "--warmup", "0", "--markdown"]).stdout
         XCTAssertTrue(md.hasPrefix("## Latency from file to probabilities\n\n| Model (img size) |"), md)

@@ -34,7 +34,7 @@ final class FastJPEGTests: XCTestCase {
 
     func decode(_ bytes: [UInt8], denominator d: Int, fast: Bool, isa: kiln_image_isa = kiln_image_isa_best(), channels: DecodeOptions.Channels = .rgb) throws -> (Image, String) {
         let info = try Image.info(bytes.withUnsafeBytes { $0 }, source: "x")
-        let decoder = ImageDecoder(fastJPEG: fast, isa: isa)
+        let decoder = ImageDecoder(jpeg: fast ? .kiln : .libjpegTurbo, isa: isa)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-fastjpeg-\(UUID().uuidString).jpg")
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileIO.writeAtomically(bytes, to: dir.path)
@@ -133,6 +133,61 @@ final class FastJPEGTests: XCTestCase {
             }
         }
         XCTAssertEqual(agreed, variants.count * 2)
+    }
+
+    /// The decoder's C code under AddressSanitizer and UBSan: `Tests/Fuzz/jpeg_fuzz.c`, built with
+    /// the toolchain's clang together with CKilnImageKernels, decodes damaged copies of files of
+    /// every layout (grey, 4:4:4, 4:2:2, 4:2:0, odd sizes, restart markers, optimised tables) on
+    /// every instruction set, into buffers of exactly the decoded size. Any invalid access or
+    /// undefined behaviour aborts it with the sanitizer's report. `KILN_FUZZ_ROUNDS` raises the
+    /// number of damaged copies per file (default 3,000).
+    func testDamagedFilesUnderSanitizers() throws {
+        let dir = try temporaryFolder("fastjpeg-sanitizers")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var seeds = [String]()
+        for (w, h) in [(37, 29), (203, 151)] {
+            for (name, sub) in [("444", TJSAMP_444), ("422", TJSAMP_422), ("420", TJSAMP_420)] {
+                let path = dir.appendingPathComponent("\(w)-\(name).jpg").path
+                try Data(try JPEG.encode(photo(w, h), quality: 90, subsampling: sub)).write(to: URL(fileURLWithPath: path))
+                seeds.append(path)
+            }
+            let grey = dir.appendingPathComponent("\(w)-grey.jpg").path
+            try Data(try JPEG.encode(photo(w, h, channels: 1), quality: 80)).write(to: URL(fileURLWithPath: grey))
+            seeds.append(grey)
+        }
+        let python = try PythonJudge.require(["PIL"])
+        let script = """
+            import sys
+            from PIL import Image
+            d = sys.argv[1]
+            im = Image.open(d + '/203-444.jpg').convert('RGB')
+            im.save(d + '/restart.jpg', quality=90, restart_marker_blocks=3)
+            im.save(d + '/optimized.jpg', quality=95, optimize=True, subsampling=1)
+            im.convert('L').save(d + '/grey-restart.jpg', quality=80, restart_marker_rows=1)
+            """
+        let made = try PythonJudge.runScript(python, script, [dir.path])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        seeds += ["restart.jpg", "optimized.jpg", "grey-restart.jpg"].map { dir.appendingPathComponent($0).path }
+
+        let root = repositoryRoot
+        let sources = root.appendingPathComponent("Sources/CKilnImageKernels")
+        let cFiles = try FileManager.default.contentsOfDirectory(atPath: sources.path).filter { $0.hasSuffix(".c") }.sorted()
+            .map { sources.appendingPathComponent($0).path }
+        let binary = dir.appendingPathComponent("jpeg_fuzz").path
+        let build = try runProcess(
+            "/usr/bin/env",
+            ["clang", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
+             "-I", sources.path, "-I", sources.appendingPathComponent("include").path]
+                + cFiles + [root.appendingPathComponent("Tests/Fuzz/jpeg_fuzz.c").path, "-lm", "-o", binary])
+        XCTAssertEqual(build.status, 0, "clang (the Swift toolchain's) with -fsanitize=address,undefined: \(build.stderr)")
+        guard build.status == 0 else { return }
+        let rounds = ProcessInfo.processInfo.environment["KILN_FUZZ_ROUNDS"] ?? "3000"
+        let run = try runProcess(binary, [rounds, "11"] + seeds, environment: ["ASAN_OPTIONS": "allocator_may_return_null=1"])
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        XCTAssertTrue(run.stdout.hasPrefix("decoded "), run.stdout)
+        // The undamaged files decode: the fuzz ran the decoder's whole path, not only its refusals.
+        let decoded = Int(run.stdout.split(separator: " ")[1].filter(\.isNumber)) ?? 0
+        XCTAssertGreaterThanOrEqual(decoded, seeds.count * isas.count * 4, run.stdout)
     }
 
     /// Pillow's encoder options the TurboJPEG API does not offer: restart markers, optimised

@@ -169,10 +169,10 @@ final class ImageDecoderTests: XCTestCase {
         XCTAssertEqual(try Image.load(path("rgb16.png")), source, "16-bit samples scaled to 8 bits")
 
         XCTAssertEqual(try Image.load(path("rotated.jpg")).width, 24, "the spliced EXIF tag turns the image")
-        // fastJPEG: false decodes every JPEG with libjpeg-turbo: the pixels of Image.load exactly.
+        // jpeg: .libjpegTurbo decodes every JPEG with libjpeg-turbo: the pixels of Image.load exactly.
         // The fast path is compared with libjpeg-turbo in FastJPEGTests; here it must give the
         // same sizes and errors, and pixels within its bound.
-        let decoder = ImageDecoder(fastJPEG: false)
+        let decoder = ImageDecoder(jpeg: .libjpegTurbo)
         let fastDecoder = ImageDecoder()
         let names = ["big.jpg", "rgb.jpg", "grey.jpg", "rgb.png", "rotated.jpg", "grey.png", "big.jpg", "truncated.jpg",
             "empty.jpg", "text.jpg", "missing.jpg", "rgb.jpg", "cmyk.jpg", "rgb16.png", "one.jpg", "one.png", "truncated.png",

@@ -96,7 +96,7 @@ kiln_jpeg_status kiln_jpeg_probe(
 /// samples each (grey: 1, or 3 with replication; colour: 3). It computes what libjpeg-turbo
 /// computes (the IDCT scaled in the DCT domain, chroma IDCTs scaled up instead of upsampled
 /// where the subsampling allows, triangle-filter upsampling otherwise, JFIF YCbCr to RGB), in
-/// float: results agree with libjpeg-turbo's within a level or two of rounding.
+/// float: results agree with libjpeg-turbo's within 4 levels, under 0.1 on average (tested).
 kiln_jpeg_status kiln_jpeg_decode(
     kiln_image_isa isa, kiln_jpeg_decoder *d, const uint8_t *data, size_t size, int denominator, uint8_t *out,
     size_t out_stride, int channels);

@@ -19,12 +19,12 @@ import KilnTensor
 /// preprocessor.write(pixels, into: input)
 /// ```
 /// Decoding is that of ``Image/decode(_:source:options:)``: the same DCT scale, the same errors,
-/// and the same pixels — exactly with `fastJPEG: false`, within a few levels of rounding with the
-/// default fast path. Baseline JPEGs (sequential Huffman, 8-bit, grey or YCbCr 4:4:4/4:2:2/4:2:0,
+/// and the same pixels — exactly with `jpeg: .libjpegTurbo`, within a few levels of rounding with
+/// the default, `.kiln`. Baseline JPEGs (sequential Huffman, 8-bit, grey or YCbCr 4:4:4/4:2:2/4:2:0,
 /// upright) decode with Kiln's own decoder (CKilnImageKernels: one-lookup Huffman decoding,
 /// the scaled IDCT accumulated straight from the coefficients, vectorised colour conversion),
-/// which computes what libjpeg-turbo computes, in float (tests bound the difference: at most 3
-/// levels, about 0.03 on average); other upright RGB or grey JPEGs decode with libjpeg-turbo into
+/// which computes what libjpeg-turbo computes, in float (tests bound the difference: at most 4
+/// levels, under 0.1 on average); other upright RGB or grey JPEGs decode with libjpeg-turbo into
 /// the decoder's buffer; every other case (PNG, CMYK, an EXIF rotation, a colour file read as
 /// grey) goes through ``Image/decode(_:source:options:)`` and is copied there. Anything the fast
 /// decoder finds malformed is handed to libjpeg-turbo, which decodes it or names the problem.
@@ -42,16 +42,16 @@ public final class ImageDecoder {
     /// that the fast path ran).
     private(set) var lastPath = ""
 
-    /// A decoder; `fastJPEG: false` decodes every JPEG with libjpeg-turbo (the pixels of
+    /// A decoder; `jpeg: .libjpegTurbo` decodes every JPEG with libjpeg-turbo (the pixels of
     /// ``Image/decode(_:source:options:)`` exactly).
-    public convenience init(fastJPEG: Bool = true) {
-        self.init(fastJPEG: fastJPEG, isa: kiln_image_isa_best())
+    public convenience init(jpeg: JPEGDecoder = .kiln) {
+        self.init(jpeg: jpeg, isa: kiln_image_isa_best())
     }
 
-    /// A decoder whose fast JPEG path runs with instruction set `isa` (tests compare them).
-    init(fastJPEG: Bool, isa: kiln_image_isa) {
+    /// A decoder whose own JPEG path runs with instruction set `isa` (tests compare them).
+    init(jpeg: JPEGDecoder, isa: kiln_image_isa) {
         self.isa = isa
-        fast = fastJPEG ? kiln_jpeg_create() : nil
+        fast = jpeg == .kiln ? kiln_jpeg_create() : nil
         fileCapacity = 1 << 16
         file = .allocate(byteCount: fileCapacity, alignment: 64)
         pixelCapacity = 1 << 16
@@ -168,3 +168,12 @@ public final class ImageDecoder {
 #elseif canImport(Darwin)
     private let systemRead = Darwin.read
 #endif
+
+/// Which decoder ``ImageDecoder`` uses for baseline JPEGs.
+public enum JPEGDecoder: String, CaseIterable, Sendable, Codable {
+    /// Kiln's own baseline decoder (CKilnImageKernels), libjpeg-turbo for every other file and
+    /// for anything it finds malformed; within 3 levels of libjpeg-turbo's pixels.
+    case kiln
+    /// libjpeg-turbo (TurboJPEG) for every JPEG: the pixels of ``Image/decode(_:source:options:)``.
+    case libjpegTurbo = "libjpeg-turbo"
+}
