@@ -7,14 +7,25 @@ cd "$(dirname "$0")/.."
 
 # Debian packages Kiln builds against or reads data from. Grows with each component.
 APT_PACKAGES=(libprotobuf-c-dev protobuf-c-compiler libflatbuffers-dev flatbuffers-compiler libturbojpeg0-dev libpng-dev zlib1g-dev dataset-fashion-mnist libopenblas-dev)
+# Optional packages: installed when root and apt can get them, never a reason for `deps` to fail.
+# The aarch64 cross tools run the NEON kernels under qemu (scripts/check-neon.sh; NEONTests skips
+# without them).
+OPTIONAL_APT_PACKAGES=(qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 
 fail() { echo "error: $*" >&2; exit 1; }
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
 deps() {
     command -v swift >/dev/null || fail "the Swift toolchain is not on PATH (https://www.swift.org/install/linux/)"
+    required
+    optional
+}
+
+required() {
     local missing=()
     for p in "${APT_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        installed "$p" || missing+=("$p")
     done
     # `python3 -m venv` needs ensurepip, which Debian ships separately (python3-venv).
     if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3 python3-venv); fi
@@ -26,6 +37,30 @@ deps() {
     else
         fail "missing Debian packages; run:  sudo apt-get install -y ${missing[*]}"
     fi
+}
+
+optional() {
+    local missing=()
+    for p in "${OPTIONAL_APT_PACKAGES[@]}"; do
+        installed "$p" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then return 0; fi
+    local skipped="the NEON kernel check (scripts/check-neon.sh) is skipped without them"
+    if [ "$(id -u)" != 0 ]; then
+        echo "note: optional packages missing; $skipped:  sudo apt-get install -y ${missing[*]}"
+        return 0
+    fi
+    echo "installing (optional): ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if apt-get install -y -q "${missing[@]}" >/dev/null 2>&1; then return 0; fi
+    apt-get update -q >/dev/null 2>&1 || true
+    # One at a time: a package this machine's apt cannot get leaves the others installed.
+    local failed=()
+    for p in "${missing[@]}"; do
+        apt-get install -y -q "$p" >/dev/null 2>&1 || failed+=("$p")
+    done
+    if [ ${#failed[@]} -gt 0 ]; then echo "note: could not install ${failed[*]}; $skipped"; fi
+    return 0
 }
 
 venv() {

@@ -19,25 +19,25 @@ int32_t kiln_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int
 
 // MARK: - Dispatch
 
-static int has_vnni(void) {
 #if defined(__x86_64__)
+static int has_vnni(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     return (c >> 11) & 1;  // AVX512_VNNI
-#else
-    return 0;
-#endif
 }
+#endif
 
+#if defined(__aarch64__)
 static int has_dotprod(void) {
-#if defined(__aarch64__) && defined(__linux__)
+#if defined(__linux__)
     return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-#elif defined(__aarch64__) && defined(__APPLE__)
+#elif defined(__APPLE__)
     return 1;
 #else
     return 0;
 #endif
 }
+#endif
 
 static kiln_i8_path detect_path(kiln_isa isa) {
     if (!kiln_isa_supported(isa)) return KILN_I8_PORTABLE;

@@ -416,15 +416,22 @@ ALWAYS_INLINE void FN(conv_tile)(
     (void)MR, (void)NP, (void)simple, (void)panel_bytes;
     kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
     const int8_t *w = (const int8_t *)(panel + PANEL_HEADER + taps * TAP_ROW);
+    // The bias plus what the skipped taps add (wrapping as the accumulator does), once per tile.
+    int32x4_t b[4];
+#pragma unroll
+    for (int v = 0; v < 4; v++) b[v] = vld1q_s32(rows.bias + 4 * v);
+    for (size_t t = 0; skip && t < taps; t++) {
+        if (skip >> t & 1) {
+            const int32_t *tr = (const int32_t *)(panel + PANEL_HEADER + t * TAP_ROW);
+#pragma unroll
+            for (int v = 0; v < 4; v++) b[v] = vaddq_s32(b[v], vld1q_s32(tr + 4 * v));
+        }
+    }
     int32x4_t acc[TILE_MR][4];
 #pragma unroll
     for (int r = 0; r < TILE_MR; r++) {
 #pragma unroll
-        for (int v = 0; v < 4; v++) {
-            int32_t b[4];
-            for (int j = 0; j < 4; j++) b[j] = (int32_t)((uint32_t)rows.bias[4 * v + j] + (uint32_t)skipped_sum(panel, taps, skip, (size_t)(4 * v + j)));
-            acc[r][v] = vld1q_s32(b);
-        }
+        for (int v = 0; v < 4; v++) acc[r][v] = b[v];
     }
     for (size_t t = 0; t < taps; t++) {
         if (skip >> t & 1) {  // every row reads the zero points: added with the bias
