@@ -19,7 +19,8 @@ public enum LRSchedule: Hashable, Sendable {
     /// final_div_factor, three_phase)`, momentum cycled between `baseMomentum` and
     /// `maxMomentum` when `cycleMomentum` (as PyTorch, for SGD momentum and Adam's β1).
     /// Phase k runs from the previous phase's end step to its own (`pct_start·T - 1`, ...,
-    /// `T - 1`); a phase of zero length is at its end value (PyTorch raises there).
+    /// `T - 1`); a phase of zero length is at its end value, and steps past `T - 1` hold the
+    /// final values (PyTorch raises in both cases).
     case oneCycle(
         pctStart: Float, divFactor: Float, finalDivFactor: Float, annealCosine: Bool, threePhase: Bool,
         cycleMomentum: Bool, baseMomentum: Float, maxMomentum: Float)
@@ -65,7 +66,10 @@ public enum LRSchedule: Hashable, Sendable {
                 cosine ? end + (start - end) / 2 * (cos(Double.pi * pct) + 1) : (end - start) * pct + start
             }
             var start = 0.0
-            let s = Double(step)
+            // Past the planned end (a run resumed with more steps per epoch, or more epochs, than
+            // the schedule was planned for) the schedule holds its final values: continuing the
+            // cosine would climb back towards the peak. PyTorch raises there instead.
+            let s = min(Double(step), t - 1)
             for (k, phase) in phases.enumerated() {
                 let (end, lr0, lr1, m0, m1) = phase
                 if s <= end || k == phases.count - 1 {

@@ -354,6 +354,12 @@ public final class Trainer {
             Array((history.map { $0.jsonLine() }.joined(separator: "\n") + (history.isEmpty ? "" : "\n")).utf8),
             to: directory.metrics)
         log("resumed from \(path) after epoch \(epoch) (step \(s))")
+        if s != epoch * stepsPerEpoch {
+            log(
+                "note: this recipe makes \(stepsPerEpoch) steps per epoch, \(epoch * stepsPerEpoch) by epoch \(epoch), but the "
+                    + "checkpoint is at step \(s) (the data, its limit or the batch size changed): the learning-rate schedule, "
+                    + "planned for \(totalSteps) steps, continues from step \(s) and holds its final value past its end")
+        }
     }
 
     // MARK: - Finishing

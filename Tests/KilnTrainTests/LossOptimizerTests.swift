@@ -182,6 +182,23 @@ final class LossOptimizerTests: XCTestCase {
         XCTAssertEqual(Double(three.value(step: 1, totalSteps: 2, stepsPerEpoch: 2, base: 1).lr), 4e-6, accuracy: 1e-11)
     }
 
+    /// Past its planned end (a resumed run with more steps than planned) one-cycle holds its
+    /// final learning rate and momentum; continuing the cosine would climb back to the peak.
+    func testOneCyclePastItsEndHoldsItsFinalValues() {
+        for three in [false, true] {
+            let schedule = LRSchedule.oneCycle(
+                pctStart: 0.3, divFactor: 25, finalDivFactor: 1e4, annealCosine: true, threePhase: three,
+                cycleMomentum: true, baseMomentum: 0.85, maxMomentum: 0.95)
+            let last = schedule.value(step: 99, totalSteps: 100, stepsPerEpoch: 10, base: 0.1)
+            XCTAssertEqual(Double(last.lr), 4e-7, accuracy: 1e-12)
+            for step in [100, 101, 150, 250, 1000] {
+                let v = schedule.value(step: step, totalSteps: 100, stepsPerEpoch: 10, base: 0.1)
+                XCTAssertEqual(v.lr, last.lr, "step \(step)")
+                XCTAssertEqual(v.momentum, last.momentum, "step \(step)")
+            }
+        }
+    }
+
     /// Every schedule gives a finite, non-negative learning rate (and a momentum between its
     /// bounds) at every step of runs of 1 to 16 steps, whatever pct_start.
     func testTinySchedulesAreFinite() {
