@@ -472,9 +472,12 @@ ALWAYS_INLINE void FN(conv_tile)(
     (void)MR, (void)NP, (void)simple, (void)panel_bytes;
     kiln_i8_rows rows = rows_at(panel, KILN_I8_PANEL);
     const int8_t *w = (const int8_t *)(panel + PANEL_HEADER + taps * TAP_ROW);
+    // The bias plus what the skipped taps add (wrapping as the accumulator does), once per tile.
+    int32_t b[KILN_I8_PANEL];
+    for (int j = 0; j < KILN_I8_PANEL; j++) b[j] = (int32_t)((uint32_t)rows.bias[j] + (uint32_t)skipped_sum(panel, taps, skip, (size_t)j));
     int32_t acc[TILE_MR][KILN_I8_PANEL];
     for (int r = 0; r < TILE_MR; r++) {
-        for (int j = 0; j < KILN_I8_PANEL; j++) acc[r][j] = (int32_t)((uint32_t)rows.bias[j] + (uint32_t)skipped_sum(panel, taps, skip, (size_t)j));
+        for (int j = 0; j < KILN_I8_PANEL; j++) acc[r][j] = b[j];
     }
     for (size_t t = 0; t < taps; t++) {
         if (skip >> t & 1) {  // every row reads the zero points: added with the bias
