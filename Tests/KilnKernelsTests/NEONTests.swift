@@ -9,7 +9,9 @@ import XCTest
 final class NEONTests: XCTestCase {
     func testNEONKernelsUnderQEMU() throws {
         let fm = FileManager.default
-        guard fm.isExecutableFile(atPath: "/usr/bin/qemu-aarch64-static"), fm.fileExists(atPath: "/usr/aarch64-linux-gnu/lib") else {
+        guard fm.isExecutableFile(atPath: "/usr/bin/qemu-aarch64-static"), fm.fileExists(atPath: "/usr/aarch64-linux-gnu/lib"),
+            fm.fileExists(atPath: "/usr/lib/gcc-cross/aarch64-linux-gnu")
+        else {
             throw XCTSkip("no aarch64 cross tools (apt-get install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross)")
         }
         let r = try runProcess("/bin/bash", [repositoryRoot.appendingPathComponent("scripts/check-neon.sh").path])
