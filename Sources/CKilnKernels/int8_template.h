@@ -542,9 +542,11 @@ ALWAYS_INLINE void FN(conv_panels)(
 }
 #endif
 
-void FN(kiln_conv_i8)(
-    const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output, size_t pixel_begin,
-    size_t pixel_end, size_t panel_begin, size_t panel_end) {
+/// kiln_conv_i8 with output pixel p stored at `output + (p - origin) * out_pixel_stride` (origin 0:
+/// the whole output; the first pixel of a row: that row alone, as the fused max pool's ring holds it).
+static void FN(conv_i8_pixels)(
+    const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output, size_t origin,
+    size_t pixel_begin, size_t pixel_end, size_t panel_begin, size_t panel_end) {
     const size_t taps = p->kernel_h * p->kernel_w, g4 = (p->in_c + 3) / 4;
     const size_t panel_bytes = PANEL_HEADER + taps * TAP_ROW + taps * g4 * KILN_I8_PANEL * 4;
     const int8_t *pad = (const int8_t *)packed;
@@ -566,7 +568,7 @@ void FN(kiln_conv_i8)(
         } else {
             skip = FN(tap_pointers)(p, input, pad, p0 / p->out_w, p0 % p->out_w, mr, a);
         }
-        int8_t *c = output + p0 * ldc;
+        int8_t *c = output + (p0 - origin) * ldc;
         // The fewest rows that cover the group: a short group (few output pixels) runs short
         // tiles over more panels instead of TILE_MR rows of which most are not stored.
 #define I8_PANELS(MR, NPMAX) \
@@ -586,6 +588,12 @@ void FN(kiln_conv_i8)(
 #endif
 #undef I8_PANELS
     }
+}
+
+void FN(kiln_conv_i8)(
+    const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output, size_t pixel_begin,
+    size_t pixel_end, size_t panel_begin, size_t panel_end) {
+    FN(conv_i8_pixels)(p, input, packed, output, 0, pixel_begin, pixel_end, panel_begin, panel_end);
 }
 
 // MARK: - Depthwise convolution
@@ -749,48 +757,99 @@ void FN(kiln_add_i8)(const kiln_add_i8_params *p, const int8_t *a, size_t a_step
 
 // MARK: - Pooling, lookups, quantization
 
+/// One pooled int8 pixel `y` of `c` channels: the max over window rows r in [0, nrows) (ROW: the
+/// first input pixel of row r) and columns [xa, xb), starting from `lo` (cells outside the input
+/// never win), clamped to `hi`.
+#if I8_PATH == 3
+#define MAX_POOL_VECTORS(ROW)                                                                                   \
+    for (; ch < c; ch += 64) {                                                                                  \
+        __mmask64 k = c - ch >= 64 ? ~0ull : ((1ull << (c - ch)) - 1);                                          \
+        __m512i m = _mm512_set1_epi8((char)lo);                                                                 \
+        for (long r = 0; r < nrows; r++) {                                                                      \
+            const int8_t *row = (ROW) + ch;                                                                     \
+            for (long ix = xa; ix < xb; ix++) m = _mm512_max_epi8(m, _mm512_maskz_loadu_epi8(k, row + (size_t)ix * c)); \
+        }                                                                                                       \
+        m = _mm512_min_epi8(m, _mm512_set1_epi8((char)hi));                                                     \
+        _mm512_mask_storeu_epi8(y + ch, k, m);                                                                  \
+    }
+#elif I8_PATH == 2
+#define MAX_POOL_VECTORS(ROW)                                                                                   \
+    for (; ch + 32 <= c; ch += 32) {                                                                            \
+        __m256i m = _mm256_set1_epi8((char)lo);                                                                 \
+        for (long r = 0; r < nrows; r++) {                                                                      \
+            const int8_t *row = (ROW) + ch;                                                                     \
+            for (long ix = xa; ix < xb; ix++) m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i *)(row + (size_t)ix * c))); \
+        }                                                                                                       \
+        _mm256_storeu_si256((__m256i *)(y + ch), _mm256_min_epi8(m, _mm256_set1_epi8((char)hi)));               \
+    }
+#else
+#define MAX_POOL_VECTORS(ROW)
+#endif
+#define MAX_POOL_PIXEL(ROW)                                                                                     \
+    {                                                                                                           \
+        size_t ch = 0;                                                                                          \
+        MAX_POOL_VECTORS(ROW)                                                                                   \
+        for (; ch < c; ch++) {                                                                                  \
+            int8_t m = lo;                                                                                      \
+            for (long r = 0; r < nrows; r++) {                                                                  \
+                const int8_t *row = (ROW);                                                                      \
+                for (long ix = xa; ix < xb; ix++) {                                                             \
+                    int8_t v = row[(size_t)ix * c + ch];                                                        \
+                    m = v > m ? v : m;                                                                          \
+                }                                                                                               \
+            }                                                                                                   \
+            y[ch] = m > hi ? hi : m;                                                                            \
+        }                                                                                                       \
+    }
+
 void FN(kiln_max_pool_i8)(const kiln_pool_i8_params *p, const int8_t *input, int8_t *output, size_t row_begin, size_t row_end) {
     const size_t c = p->channels;
     const int8_t lo = (int8_t)p->min, hi = (int8_t)p->max;
     for (size_t oy = row_begin; oy < row_end; oy++) {
         long y0 = (long)(oy * p->stride_h) - (long)p->pad_top;
         long ya = y0 < 0 ? 0 : y0, yb = y0 + (long)p->kernel_h > (long)p->in_h ? (long)p->in_h : y0 + (long)p->kernel_h;
+        const long nrows = yb - ya;
+        const int8_t *top = input + (size_t)ya * p->in_w * c;
         for (size_t ox = 0; ox < p->out_w; ox++) {
             long x0 = (long)(ox * p->stride_w) - (long)p->pad_left;
             long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)p->kernel_w > (long)p->in_w ? (long)p->in_w : x0 + (long)p->kernel_w;
             int8_t *y = output + (oy * p->out_w + ox) * c;
-            size_t ch = 0;
-#if I8_PATH == 3
-            for (; ch < c; ch += 64) {
-                __mmask64 k = c - ch >= 64 ? ~0ull : ((1ull << (c - ch)) - 1);
-                __m512i m = _mm512_set1_epi8((char)lo);
-                for (long iy = ya; iy < yb; iy++) {
-                    const int8_t *row = input + ((size_t)iy * p->in_w) * c + ch;
-                    for (long ix = xa; ix < xb; ix++) m = _mm512_max_epi8(m, _mm512_maskz_loadu_epi8(k, row + (size_t)ix * c));
-                }
-                m = _mm512_min_epi8(m, _mm512_set1_epi8((char)hi));
-                _mm512_mask_storeu_epi8(y + ch, k, m);
+            MAX_POOL_PIXEL(top + (size_t)r * p->in_w * c)
+        }
+    }
+}
+
+/// The int8 conv + max pool (see CKilnKernels.h): each pooled row's window of conv rows is
+/// computed once into the ring (conv row r in slot r % kernel_h) by the conv kernel itself, then
+/// pooled from the ring as kiln_max_pool_i8 pools the stored output.
+void FN(kiln_conv_max_pool_i8)(
+    const kiln_conv_i8_params *conv, const kiln_pool_i8_params *pool, const int8_t *input, const uint8_t *packed,
+    int8_t *ring, int8_t *output, size_t row_begin, size_t row_end) {
+    const size_t slots = pool->kernel_h, c = conv->out_c, ow = conv->out_w, row_bytes = ow * c;
+    const size_t panels = (c + KILN_I8_PANEL - 1) / KILN_I8_PANEL;
+    const int8_t lo = (int8_t)pool->min, hi = (int8_t)pool->max;
+    long cached[KILN_MAX_TAPS];
+    const int8_t *rowp[KILN_MAX_TAPS];
+    for (size_t i = 0; i < slots; i++) cached[i] = -1;
+    for (size_t py = row_begin; py < row_end; py++) {
+        long y0 = (long)(py * pool->stride_h) - (long)pool->pad_top;
+        long ya = y0 < 0 ? 0 : y0, yb = y0 + (long)pool->kernel_h > (long)pool->in_h ? (long)pool->in_h : y0 + (long)pool->kernel_h;
+        for (long cy = ya; cy < yb; cy++) {
+            size_t slot = (size_t)cy % slots;
+            int8_t *dst = ring + slot * row_bytes;
+            if (cached[slot] != cy) {
+                size_t first = (size_t)cy * ow;
+                FN(conv_i8_pixels)(conv, input, packed, dst, first, first, first + ow, 0, panels);
+                cached[slot] = cy;
             }
-#elif I8_PATH == 2
-            for (; ch + 32 <= c; ch += 32) {
-                __m256i m = _mm256_set1_epi8((char)lo);
-                for (long iy = ya; iy < yb; iy++) {
-                    const int8_t *row = input + ((size_t)iy * p->in_w) * c + ch;
-                    for (long ix = xa; ix < xb; ix++) m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i *)(row + (size_t)ix * c)));
-                }
-                _mm256_storeu_si256((__m256i *)(y + ch), _mm256_min_epi8(m, _mm256_set1_epi8((char)hi)));
-            }
-#endif
-            for (; ch < c; ch++) {
-                int8_t m = lo;
-                for (long iy = ya; iy < yb; iy++) {
-                    for (long ix = xa; ix < xb; ix++) {
-                        int8_t v = input[((size_t)iy * p->in_w + (size_t)ix) * c + ch];
-                        m = v > m ? v : m;
-                    }
-                }
-                y[ch] = m > hi ? hi : m;
-            }
+            rowp[cy - ya] = dst;
+        }
+        const long nrows = yb - ya;
+        for (size_t px = 0; px < pool->out_w; px++) {
+            long x0 = (long)(px * pool->stride_w) - (long)pool->pad_left;
+            long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)pool->kernel_w > (long)pool->in_w ? (long)pool->in_w : x0 + (long)pool->kernel_w;
+            int8_t *y = output + (py * pool->out_w + px) * c;
+            MAX_POOL_PIXEL(rowp[r])
         }
     }
 }
