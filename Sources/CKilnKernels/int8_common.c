@@ -108,6 +108,10 @@ void kiln_avg_pool_i8(kiln_isa isa, const kiln_pool_i8_params *p, const int8_t *
     DISPATCH(kiln_i8_path_for(isa), kiln_avg_pool_i8, p, input, output, row_begin, row_end)
 }
 
+size_t kiln_conv_max_pool_i8_ring_bytes(const kiln_conv_i8_params *conv, const kiln_pool_i8_params *pool) {
+    return (pool->kernel_h + 2) * conv->out_w * conv->out_c;
+}
+
 void kiln_conv_max_pool_i8(
     kiln_isa isa, const kiln_conv_i8_params *conv, const kiln_pool_i8_params *pool, const int8_t *input,
     const uint8_t *packed, int8_t *ring, int8_t *output, size_t row_begin, size_t row_end) {

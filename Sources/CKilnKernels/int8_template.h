@@ -819,15 +819,111 @@ void FN(kiln_max_pool_i8)(const kiln_pool_i8_params *p, const int8_t *input, int
     }
 }
 
+/// vm[i] = max over the window's `nrows` rows (ring rows `rows`) of byte i, for i in [0, n): the
+/// vertical half of a separable max pool (max is associative, so the result is exact). Inlined
+/// with a constant `nrows` for the common windows (a loop of unknown length per vector is slow).
+ALWAYS_INLINE void FN(max_rows_n)(const int8_t *const *rows, const long nrows, size_t n, int8_t *vm) {
+    size_t i = 0;
+#if I8_PATH == 3
+    for (; i + 64 <= n; i += 64) {
+        __m512i m = _mm512_loadu_si512(rows[0] + i);
+        for (long r = 1; r < nrows; r++) m = _mm512_max_epi8(m, _mm512_loadu_si512(rows[r] + i));
+        _mm512_storeu_si512(vm + i, m);
+    }
+#elif I8_PATH == 2
+    for (; i + 32 <= n; i += 32) {
+        __m256i m = _mm256_loadu_si256((const __m256i *)(rows[0] + i));
+        for (long r = 1; r < nrows; r++) m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i *)(rows[r] + i)));
+        _mm256_storeu_si256((__m256i *)(vm + i), m);
+    }
+#elif I8_PATH == 4
+    for (; i + 16 <= n; i += 16) {
+        int8x16_t m = vld1q_s8(rows[0] + i);
+        for (long r = 1; r < nrows; r++) m = vmaxq_s8(m, vld1q_s8(rows[r] + i));
+        vst1q_s8(vm + i, m);
+    }
+#endif
+    for (; i < n; i++) {
+        int8_t m = rows[0][i];
+        for (long r = 1; r < nrows; r++) m = rows[r][i] > m ? rows[r][i] : m;
+        vm[i] = m;
+    }
+}
+
+ALWAYS_INLINE void FN(max_rows)(const int8_t *const *rows, long nrows, size_t n, int8_t *vm) {
+    switch (nrows) {
+    case 0: memset(vm, -128, n); break;  // no row inside the input: no cell may win
+    case 2: FN(max_rows_n)(rows, 2, n, vm); break;
+    case 3: FN(max_rows_n)(rows, 3, n, vm); break;
+    default: FN(max_rows_n)(rows, nrows, n, vm); break;
+    }
+}
+
+/// hm[i] = clamp(max over kx < kw of vm[i + kx * c], lo, hi) for i in [0, n): the horizontal
+/// half of the separable max pool over windows that lie inside the row (vm readable up to
+/// n + (kw - 1) * c). 32-byte vectors on x86 (these loads are misaligned by c; wider ones are
+/// no faster); a constant `kw` for the common windows.
+ALWAYS_INLINE void FN(max_cols_n)(const int8_t *vm, size_t n, size_t c, const size_t kw, int8_t lo, int8_t hi, int8_t *hm) {
+    size_t i = 0;
+#if I8_PATH == 3 || I8_PATH == 2
+    const __m256i vlo = _mm256_set1_epi8((char)lo), vhi = _mm256_set1_epi8((char)hi);
+    for (; i + 32 <= n; i += 32) {
+        __m256i m = _mm256_max_epi8(vlo, _mm256_loadu_si256((const __m256i *)(vm + i)));
+        for (size_t kx = 1; kx < kw; kx++) m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i *)(vm + i + kx * c)));
+        _mm256_storeu_si256((__m256i *)(hm + i), _mm256_min_epi8(m, vhi));
+    }
+#elif I8_PATH == 4
+    for (; i + 16 <= n; i += 16) {
+        int8x16_t m = vmaxq_s8(vdupq_n_s8(lo), vld1q_s8(vm + i));
+        for (size_t kx = 1; kx < kw; kx++) m = vmaxq_s8(m, vld1q_s8(vm + i + kx * c));
+        vst1q_s8(hm + i, vminq_s8(m, vdupq_n_s8(hi)));
+    }
+#endif
+    for (; i < n; i++) {
+        int8_t m = lo;
+        for (size_t kx = 0; kx < kw; kx++) m = vm[i + kx * c] > m ? vm[i + kx * c] : m;
+        hm[i] = m > hi ? hi : m;
+    }
+}
+
+ALWAYS_INLINE void FN(max_cols)(const int8_t *vm, size_t n, size_t c, size_t kw, int8_t lo, int8_t hi, int8_t *hm) {
+    switch (kw) {
+    case 2: FN(max_cols_n)(vm, n, c, 2, lo, hi, hm); break;
+    case 3: FN(max_cols_n)(vm, n, c, 3, lo, hi, hm); break;
+    default: FN(max_cols_n)(vm, n, c, kw, lo, hi, hm); break;
+    }
+}
+
+/// Copies `n` bytes (one pooled pixel's channels): 16-byte moves, the last one overlapping the one
+/// before (masked byte stores are slow on some AVX-512 CPUs).
+ALWAYS_INLINE void FN(copy_pixel)(int8_t *y, const int8_t *x, size_t n) {
+    if (n < 16) {
+        memcpy(y, x, n);
+        return;
+    }
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) memcpy(y + i, x + i, 16);
+    if (i < n) memcpy(y + n - 16, x + n - 16, 16);
+}
+
 /// The int8 conv + max pool (see CKilnKernels.h): each pooled row's window of conv rows is
-/// computed once into the ring (conv row r in slot r % kernel_h) by the conv kernel itself, then
-/// pooled from the ring as kiln_max_pool_i8 pools the stored output.
+/// computed once into the ring (conv row r in slot r % kernel_h) by the conv kernel itself. The
+/// pool is then separable (max is associative: the result is exact): the max over the window's
+/// rows into row `vm` after the ring's slots; for the pooled pixels whose window lies inside the
+/// row, the clamped max over kernel_w shifted copies of `vm` into row `hm`, whence each pixel is
+/// copied; the edge pixels run kiln_max_pool_i8's pixel code on `vm` (one row).
 void FN(kiln_conv_max_pool_i8)(
     const kiln_conv_i8_params *conv, const kiln_pool_i8_params *pool, const int8_t *input, const uint8_t *packed,
     int8_t *ring, int8_t *output, size_t row_begin, size_t row_end) {
     const size_t slots = pool->kernel_h, c = conv->out_c, ow = conv->out_w, row_bytes = ow * c;
     const size_t panels = (c + KILN_I8_PANEL - 1) / KILN_I8_PANEL;
+    const size_t sw = pool->stride_w, kw = pool->kernel_w, pl = pool->pad_left, in_w = pool->in_w, out_w = pool->out_w;
     const int8_t lo = (int8_t)pool->min, hi = (int8_t)pool->max;
+    int8_t *vm = ring + slots * row_bytes, *hm = vm + row_bytes;
+    // Pooled columns [pa, pb) whose window lies inside the row: pa * sw >= pl, (pb - 1) * sw - pl + kw <= in_w.
+    size_t pa = (pl + sw - 1) / sw, pb = in_w + pl >= kw ? (in_w + pl - kw) / sw + 1 : 0;
+    if (pb > out_w) pb = out_w;
+    if (pa > pb) pa = pb;
     long cached[KILN_MAX_TAPS];
     const int8_t *rowp[KILN_MAX_TAPS];
     for (size_t i = 0; i < slots; i++) cached[i] = -1;
@@ -844,12 +940,26 @@ void FN(kiln_conv_max_pool_i8)(
             }
             rowp[cy - ya] = dst;
         }
-        const long nrows = yb - ya;
-        for (size_t px = 0; px < pool->out_w; px++) {
-            long x0 = (long)(px * pool->stride_w) - (long)pool->pad_left;
-            long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)pool->kernel_w > (long)pool->in_w ? (long)pool->in_w : x0 + (long)pool->kernel_w;
-            int8_t *y = output + (py * pool->out_w + px) * c;
-            MAX_POOL_PIXEL(rowp[r])
+        FN(max_rows)(rowp, yb - ya, row_bytes, vm);
+        int8_t *yrow = output + py * out_w * c;
+        if (pa < pb) {
+            // Window starts s0 .. s1 - 1 (pixels of vm), one every sw.
+            const size_t s0 = pa * sw - pl, s1 = (pb - 1) * sw - pl + 1;
+            FN(max_cols)(vm + s0 * c, (s1 - s0) * c, c, kw, lo, hi, hm);
+            if (sw == 1) {
+                memcpy(yrow + pa * c, hm, (pb - pa) * c);
+            } else {
+                for (size_t px = pa; px < pb; px++) FN(copy_pixel)(yrow + px * c, hm + (px - pa) * sw * c, c);
+            }
+        }
+        const long nrows = 1;
+        for (size_t px = 0; px < out_w; px++) {
+            if (px == pa && pa < pb) px = pb;
+            if (px >= out_w) break;
+            long x0 = (long)(px * sw) - (long)pl;
+            long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)kw > (long)in_w ? (long)in_w : x0 + (long)kw;
+            int8_t *y = yrow + px * c;
+            MAX_POOL_PIXEL(vm)
         }
     }
 }

@@ -360,7 +360,8 @@ final class Int8AcceleratedTests: XCTestCase {
     /// the accelerated pair on the same ISA and the reference pair. Stride 1 and 2 convolutions
     /// (with and without padding, ReLU6), 3x3 stride-2 pools with padding, 2x2 unpadded, 3x3
     /// stride 1 with trailing padding only, a pool range narrower than the conv's, odd sizes and
-    /// channel counts off the panel and vector widths; pooled rows split as threads split them,
+    /// channel counts off the panel and vector widths, rows too narrow for any window to lie
+    /// inside them (edge pixels only); pooled rows split as threads split them,
     /// each part with its own garbage-filled ring followed by a guard it must not touch.
     func testConvMaxPoolEqualsConvThenPool() {
         let cases: [(ConvCase, Pool2dGeometry, clamped: Bool)] = [
@@ -371,6 +372,7 @@ final class Int8AcceleratedTests: XCTestCase {
              Pool2dGeometry(kernel: (3, 3), stride: (1, 1), pads: (0, 0, 1, 1)), false),
             (ConvCase(h: 23, w: 21, inC: 3, outC: 8, kernel: 5, stride: 2, pad: 2), Pool2dGeometry(kernel: 3, stride: 2, padding: 1), true),
             (ConvCase(h: 21, w: 19, inC: 16, outC: 40, kernel: 3, stride: 1, pad: 1), Pool2dGeometry(kernel: 3, stride: 2, padding: 1), false),
+            (ConvCase(h: 9, w: 3, inC: 4, outC: 17, kernel: 3, stride: 2, pad: 1), Pool2dGeometry(kernel: 3, stride: 2, padding: 1), false),
         ]
         for (c, pool, clamped) in cases {
             let (x, w, b, _) = convOperands(c)

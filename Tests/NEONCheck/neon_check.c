@@ -108,7 +108,7 @@ static void conv_pool_i8_case(size_t h, size_t w, size_t c, size_t o, size_t k, 
     p.input_zero_point = 5, p.output_zero_point = -3, p.output_min = -128, p.output_max = 127;
     kiln_pool_i8_params pp = {p.out_h, p.out_w, o, (p.out_h + 2 - 3) / 2 + 1, (p.out_w + 2 - 3) / 2 + 1, 3, 3, 2, 2, 1, 1, -100, 120};
     size_t taps = k * k, n_in = h * w * c + 64, n_conv = p.out_h * p.out_w * o + 64, n_out = pp.out_h * pp.out_w * o;
-    int8_t *x = malloc(n_in), *wt = malloc(o * taps * c), *conv = malloc(n_conv), *ring = malloc(3 * p.out_w * o * 2);
+    int8_t *x = malloc(n_in), *wt = malloc(o * taps * c), *conv = malloc(n_conv), *ring = malloc(2 * kiln_conv_max_pool_i8_ring_bytes(&p, &pp));
     int8_t *y[4];
     int32_t *bias = malloc(o * 4), *mult = malloc(o * 4), *shift = malloc(o * 4);
     for (size_t i = 0; i < n_in; i++) x[i] = (int8_t)(rnd() * 127);
@@ -126,7 +126,7 @@ static void conv_pool_i8_case(size_t h, size_t w, size_t c, size_t o, size_t k, 
         y[2 * i + 1] = malloc(n_out);
         kiln_conv_i8(isas[i], &p, x, packed, conv, 0, p.out_h * p.out_w, 0, (o + 15) / 16);
         kiln_max_pool_i8(isas[i], &pp, conv, y[2 * i], 0, pp.out_h);
-        size_t cut = pp.out_h / 2, ring_bytes = 3 * p.out_w * o;
+        size_t cut = pp.out_h / 2, ring_bytes = kiln_conv_max_pool_i8_ring_bytes(&p, &pp);
         kiln_conv_max_pool_i8(isas[i], &p, &pp, x, packed, ring, y[2 * i + 1], 0, cut);
         kiln_conv_max_pool_i8(isas[i], &p, &pp, x, packed, ring + ring_bytes, y[2 * i + 1], cut, pp.out_h);
         check_i8(i == 0 ? "int8 conv + max pool fused (neon)" : "int8 conv + max pool fused (portable)", y[2 * i + 1], y[2 * i], n_out);

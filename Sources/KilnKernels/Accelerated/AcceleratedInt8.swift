@@ -188,9 +188,11 @@ extension Accelerated {
     }
 
     /// Bytes of the ring ``convMaxPoolInt8(_:_:input:packed:ring:output:rows:isa:)`` needs (per
-    /// thread): `pool.kernelH` rows of the convolution's output.
+    /// thread): `pool.kernelH` rows of the convolution's output and two rows of maxima.
     public static func convMaxPoolInt8RingBytes(_ conv: Int8ConvShape, _ pool: Int8PoolShape) -> Int {
-        pool.kernelH * conv.outW * conv.outC
+        var c = conv.c
+        var p = pool.c
+        return kiln_conv_max_pool_i8_ring_bytes(&c, &p)
     }
 
     /// An int8 convolution followed by a max pool over its output, without that output in memory:
