@@ -108,6 +108,16 @@ void kiln_avg_pool_i8(kiln_isa isa, const kiln_pool_i8_params *p, const int8_t *
     DISPATCH(kiln_i8_path_for(isa), kiln_avg_pool_i8, p, input, output, row_begin, row_end)
 }
 
+size_t kiln_conv_max_pool_i8_ring_bytes(const kiln_conv_i8_params *conv, const kiln_pool_i8_params *pool) {
+    return (pool->kernel_h + 2) * conv->out_w * conv->out_c;
+}
+
+void kiln_conv_max_pool_i8(
+    kiln_isa isa, const kiln_conv_i8_params *conv, const kiln_pool_i8_params *pool, const int8_t *input,
+    const uint8_t *packed, int8_t *ring, int8_t *output, size_t row_begin, size_t row_end) {
+    DISPATCH(kiln_i8_path_for(isa), kiln_conv_max_pool_i8, conv, pool, input, packed, ring, output, row_begin, row_end)
+}
+
 void kiln_requantize_i32_i8(
     kiln_isa isa, const int32_t *x, size_t n, const int32_t *multiplier, const int32_t *shift, const int32_t *round_up,
     int32_t zero_point, int32_t min, int32_t max, int8_t *y) {

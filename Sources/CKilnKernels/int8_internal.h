@@ -58,6 +58,9 @@ typedef struct {
                                    size_t row_end);                                                                      \
     void kiln_avg_pool_i8_##suffix(const kiln_pool_i8_params *p, const int8_t *input, int8_t *output, size_t row_begin, \
                                    size_t row_end);                                                                      \
+    void kiln_conv_max_pool_i8_##suffix(const kiln_conv_i8_params *conv, const kiln_pool_i8_params *pool,              \
+                                        const int8_t *input, const uint8_t *packed, int8_t *ring, int8_t *output,        \
+                                        size_t row_begin, size_t row_end);                                               \
     void kiln_requantize_i32_i8_##suffix(const int32_t *x, size_t n, const int32_t *multiplier, const int32_t *shift,    \
                                          const int32_t *round_up, int32_t zero_point, int32_t min, int32_t max,          \
                                          int8_t *y);                                                                     \

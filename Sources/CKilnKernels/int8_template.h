@@ -552,9 +552,11 @@ ALWAYS_INLINE void FN(conv_panels)(
 }
 #endif
 
-void FN(kiln_conv_i8)(
-    const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output, size_t pixel_begin,
-    size_t pixel_end, size_t panel_begin, size_t panel_end) {
+/// kiln_conv_i8 with output pixel p stored at `output + (p - origin) * out_pixel_stride` (origin 0:
+/// the whole output; the first pixel of a row: that row alone, as the fused max pool's ring holds it).
+static void FN(conv_i8_pixels)(
+    const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output, size_t origin,
+    size_t pixel_begin, size_t pixel_end, size_t panel_begin, size_t panel_end) {
     const size_t taps = p->kernel_h * p->kernel_w, g4 = (p->in_c + 3) / 4;
     const size_t panel_bytes = PANEL_HEADER + taps * TAP_ROW + taps * g4 * KILN_I8_PANEL * 4;
     const int8_t *pad = (const int8_t *)packed;
@@ -576,7 +578,7 @@ void FN(kiln_conv_i8)(
         } else {
             skip = FN(tap_pointers)(p, input, pad, p0 / p->out_w, p0 % p->out_w, mr, a);
         }
-        int8_t *c = output + p0 * ldc;
+        int8_t *c = output + (p0 - origin) * ldc;
         // The fewest rows that cover the group: a short group (few output pixels) runs short
         // tiles over more panels instead of TILE_MR rows of which most are not stored.
 #define I8_PANELS(MR, NPMAX) \
@@ -596,6 +598,12 @@ void FN(kiln_conv_i8)(
 #endif
 #undef I8_PANELS
     }
+}
+
+void FN(kiln_conv_i8)(
+    const kiln_conv_i8_params *p, const int8_t *input, const uint8_t *packed, int8_t *output, size_t pixel_begin,
+    size_t pixel_end, size_t panel_begin, size_t panel_end) {
+    FN(conv_i8_pixels)(p, input, packed, output, 0, pixel_begin, pixel_end, panel_begin, panel_end);
 }
 
 // MARK: - Depthwise convolution
@@ -759,48 +767,209 @@ void FN(kiln_add_i8)(const kiln_add_i8_params *p, const int8_t *a, size_t a_step
 
 // MARK: - Pooling, lookups, quantization
 
+/// One pooled int8 pixel `y` of `c` channels: the max over window rows r in [0, nrows) (ROW: the
+/// first input pixel of row r) and columns [xa, xb), starting from `lo` (cells outside the input
+/// never win), clamped to `hi`.
+#if I8_PATH == 3
+#define MAX_POOL_VECTORS(ROW)                                                                                   \
+    for (; ch < c; ch += 64) {                                                                                  \
+        __mmask64 k = c - ch >= 64 ? ~0ull : ((1ull << (c - ch)) - 1);                                          \
+        __m512i m = _mm512_set1_epi8((char)lo);                                                                 \
+        for (long r = 0; r < nrows; r++) {                                                                      \
+            const int8_t *row = (ROW) + ch;                                                                     \
+            for (long ix = xa; ix < xb; ix++) m = _mm512_max_epi8(m, _mm512_maskz_loadu_epi8(k, row + (size_t)ix * c)); \
+        }                                                                                                       \
+        m = _mm512_min_epi8(m, _mm512_set1_epi8((char)hi));                                                     \
+        _mm512_mask_storeu_epi8(y + ch, k, m);                                                                  \
+    }
+#elif I8_PATH == 2
+#define MAX_POOL_VECTORS(ROW)                                                                                   \
+    for (; ch + 32 <= c; ch += 32) {                                                                            \
+        __m256i m = _mm256_set1_epi8((char)lo);                                                                 \
+        for (long r = 0; r < nrows; r++) {                                                                      \
+            const int8_t *row = (ROW) + ch;                                                                     \
+            for (long ix = xa; ix < xb; ix++) m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i *)(row + (size_t)ix * c))); \
+        }                                                                                                       \
+        _mm256_storeu_si256((__m256i *)(y + ch), _mm256_min_epi8(m, _mm256_set1_epi8((char)hi)));               \
+    }
+#else
+#define MAX_POOL_VECTORS(ROW)
+#endif
+#define MAX_POOL_PIXEL(ROW)                                                                                     \
+    {                                                                                                           \
+        size_t ch = 0;                                                                                          \
+        MAX_POOL_VECTORS(ROW)                                                                                   \
+        for (; ch < c; ch++) {                                                                                  \
+            int8_t m = lo;                                                                                      \
+            for (long r = 0; r < nrows; r++) {                                                                  \
+                const int8_t *row = (ROW);                                                                      \
+                for (long ix = xa; ix < xb; ix++) {                                                             \
+                    int8_t v = row[(size_t)ix * c + ch];                                                        \
+                    m = v > m ? v : m;                                                                          \
+                }                                                                                               \
+            }                                                                                                   \
+            y[ch] = m > hi ? hi : m;                                                                            \
+        }                                                                                                       \
+    }
+
 void FN(kiln_max_pool_i8)(const kiln_pool_i8_params *p, const int8_t *input, int8_t *output, size_t row_begin, size_t row_end) {
     const size_t c = p->channels;
     const int8_t lo = (int8_t)p->min, hi = (int8_t)p->max;
     for (size_t oy = row_begin; oy < row_end; oy++) {
         long y0 = (long)(oy * p->stride_h) - (long)p->pad_top;
         long ya = y0 < 0 ? 0 : y0, yb = y0 + (long)p->kernel_h > (long)p->in_h ? (long)p->in_h : y0 + (long)p->kernel_h;
+        const long nrows = yb - ya;
+        const int8_t *top = input + (size_t)ya * p->in_w * c;
         for (size_t ox = 0; ox < p->out_w; ox++) {
             long x0 = (long)(ox * p->stride_w) - (long)p->pad_left;
             long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)p->kernel_w > (long)p->in_w ? (long)p->in_w : x0 + (long)p->kernel_w;
             int8_t *y = output + (oy * p->out_w + ox) * c;
-            size_t ch = 0;
+            MAX_POOL_PIXEL(top + (size_t)r * p->in_w * c)
+        }
+    }
+}
+
+/// vm[i] = max over the window's `nrows` rows (ring rows `rows`) of byte i, for i in [0, n): the
+/// vertical half of a separable max pool (max is associative, so the result is exact). Inlined
+/// with a constant `nrows` for the common windows (a loop of unknown length per vector is slow).
+ALWAYS_INLINE void FN(max_rows_n)(const int8_t *const *rows, const long nrows, size_t n, int8_t *vm) {
+    size_t i = 0;
 #if I8_PATH == 3
-            for (; ch < c; ch += 64) {
-                __mmask64 k = c - ch >= 64 ? ~0ull : ((1ull << (c - ch)) - 1);
-                __m512i m = _mm512_set1_epi8((char)lo);
-                for (long iy = ya; iy < yb; iy++) {
-                    const int8_t *row = input + ((size_t)iy * p->in_w) * c + ch;
-                    for (long ix = xa; ix < xb; ix++) m = _mm512_max_epi8(m, _mm512_maskz_loadu_epi8(k, row + (size_t)ix * c));
-                }
-                m = _mm512_min_epi8(m, _mm512_set1_epi8((char)hi));
-                _mm512_mask_storeu_epi8(y + ch, k, m);
-            }
+    for (; i + 64 <= n; i += 64) {
+        __m512i m = _mm512_loadu_si512(rows[0] + i);
+        for (long r = 1; r < nrows; r++) m = _mm512_max_epi8(m, _mm512_loadu_si512(rows[r] + i));
+        _mm512_storeu_si512(vm + i, m);
+    }
 #elif I8_PATH == 2
-            for (; ch + 32 <= c; ch += 32) {
-                __m256i m = _mm256_set1_epi8((char)lo);
-                for (long iy = ya; iy < yb; iy++) {
-                    const int8_t *row = input + ((size_t)iy * p->in_w) * c + ch;
-                    for (long ix = xa; ix < xb; ix++) m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i *)(row + (size_t)ix * c)));
-                }
-                _mm256_storeu_si256((__m256i *)(y + ch), _mm256_min_epi8(m, _mm256_set1_epi8((char)hi)));
-            }
+    for (; i + 32 <= n; i += 32) {
+        __m256i m = _mm256_loadu_si256((const __m256i *)(rows[0] + i));
+        for (long r = 1; r < nrows; r++) m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i *)(rows[r] + i)));
+        _mm256_storeu_si256((__m256i *)(vm + i), m);
+    }
+#elif I8_PATH == 4
+    for (; i + 16 <= n; i += 16) {
+        int8x16_t m = vld1q_s8(rows[0] + i);
+        for (long r = 1; r < nrows; r++) m = vmaxq_s8(m, vld1q_s8(rows[r] + i));
+        vst1q_s8(vm + i, m);
+    }
 #endif
-            for (; ch < c; ch++) {
-                int8_t m = lo;
-                for (long iy = ya; iy < yb; iy++) {
-                    for (long ix = xa; ix < xb; ix++) {
-                        int8_t v = input[((size_t)iy * p->in_w + (size_t)ix) * c + ch];
-                        m = v > m ? v : m;
-                    }
-                }
-                y[ch] = m > hi ? hi : m;
+    for (; i < n; i++) {
+        int8_t m = rows[0][i];
+        for (long r = 1; r < nrows; r++) m = rows[r][i] > m ? rows[r][i] : m;
+        vm[i] = m;
+    }
+}
+
+ALWAYS_INLINE void FN(max_rows)(const int8_t *const *rows, long nrows, size_t n, int8_t *vm) {
+    switch (nrows) {
+    case 0: memset(vm, -128, n); break;  // no row inside the input: no cell may win
+    case 2: FN(max_rows_n)(rows, 2, n, vm); break;
+    case 3: FN(max_rows_n)(rows, 3, n, vm); break;
+    default: FN(max_rows_n)(rows, nrows, n, vm); break;
+    }
+}
+
+/// hm[i] = clamp(max over kx < kw of vm[i + kx * c], lo, hi) for i in [0, n): the horizontal
+/// half of the separable max pool over windows that lie inside the row (vm readable up to
+/// n + (kw - 1) * c). 32-byte vectors on x86 (these loads are misaligned by c; wider ones are
+/// no faster); a constant `kw` for the common windows.
+ALWAYS_INLINE void FN(max_cols_n)(const int8_t *vm, size_t n, size_t c, const size_t kw, int8_t lo, int8_t hi, int8_t *hm) {
+    size_t i = 0;
+#if I8_PATH == 3 || I8_PATH == 2
+    const __m256i vlo = _mm256_set1_epi8((char)lo), vhi = _mm256_set1_epi8((char)hi);
+    for (; i + 32 <= n; i += 32) {
+        __m256i m = _mm256_max_epi8(vlo, _mm256_loadu_si256((const __m256i *)(vm + i)));
+        for (size_t kx = 1; kx < kw; kx++) m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i *)(vm + i + kx * c)));
+        _mm256_storeu_si256((__m256i *)(hm + i), _mm256_min_epi8(m, vhi));
+    }
+#elif I8_PATH == 4
+    for (; i + 16 <= n; i += 16) {
+        int8x16_t m = vmaxq_s8(vdupq_n_s8(lo), vld1q_s8(vm + i));
+        for (size_t kx = 1; kx < kw; kx++) m = vmaxq_s8(m, vld1q_s8(vm + i + kx * c));
+        vst1q_s8(hm + i, vminq_s8(m, vdupq_n_s8(hi)));
+    }
+#endif
+    for (; i < n; i++) {
+        int8_t m = lo;
+        for (size_t kx = 0; kx < kw; kx++) m = vm[i + kx * c] > m ? vm[i + kx * c] : m;
+        hm[i] = m > hi ? hi : m;
+    }
+}
+
+ALWAYS_INLINE void FN(max_cols)(const int8_t *vm, size_t n, size_t c, size_t kw, int8_t lo, int8_t hi, int8_t *hm) {
+    switch (kw) {
+    case 2: FN(max_cols_n)(vm, n, c, 2, lo, hi, hm); break;
+    case 3: FN(max_cols_n)(vm, n, c, 3, lo, hi, hm); break;
+    default: FN(max_cols_n)(vm, n, c, kw, lo, hi, hm); break;
+    }
+}
+
+/// Copies `n` bytes (one pooled pixel's channels): 16-byte moves, the last one overlapping the one
+/// before (masked byte stores are slow on some AVX-512 CPUs).
+ALWAYS_INLINE void FN(copy_pixel)(int8_t *y, const int8_t *x, size_t n) {
+    if (n < 16) {
+        memcpy(y, x, n);
+        return;
+    }
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) memcpy(y + i, x + i, 16);
+    if (i < n) memcpy(y + n - 16, x + n - 16, 16);
+}
+
+/// The int8 conv + max pool (see CKilnKernels.h): each pooled row's window of conv rows is
+/// computed once into the ring (conv row r in slot r % kernel_h) by the conv kernel itself. The
+/// pool is then separable (max is associative: the result is exact): the max over the window's
+/// rows into row `vm` after the ring's slots; for the pooled pixels whose window lies inside the
+/// row, the clamped max over kernel_w shifted copies of `vm` into row `hm`, whence each pixel is
+/// copied; the edge pixels run kiln_max_pool_i8's pixel code on `vm` (one row).
+void FN(kiln_conv_max_pool_i8)(
+    const kiln_conv_i8_params *conv, const kiln_pool_i8_params *pool, const int8_t *input, const uint8_t *packed,
+    int8_t *ring, int8_t *output, size_t row_begin, size_t row_end) {
+    const size_t slots = pool->kernel_h, c = conv->out_c, ow = conv->out_w, row_bytes = ow * c;
+    const size_t panels = (c + KILN_I8_PANEL - 1) / KILN_I8_PANEL;
+    const size_t sw = pool->stride_w, kw = pool->kernel_w, pl = pool->pad_left, in_w = pool->in_w, out_w = pool->out_w;
+    const int8_t lo = (int8_t)pool->min, hi = (int8_t)pool->max;
+    int8_t *vm = ring + slots * row_bytes, *hm = vm + row_bytes;
+    // Pooled columns [pa, pb) whose window lies inside the row: pa * sw >= pl, (pb - 1) * sw - pl + kw <= in_w.
+    size_t pa = (pl + sw - 1) / sw, pb = in_w + pl >= kw ? (in_w + pl - kw) / sw + 1 : 0;
+    if (pb > out_w) pb = out_w;
+    if (pa > pb) pa = pb;
+    long cached[KILN_MAX_TAPS];
+    const int8_t *rowp[KILN_MAX_TAPS];
+    for (size_t i = 0; i < slots; i++) cached[i] = -1;
+    for (size_t py = row_begin; py < row_end; py++) {
+        long y0 = (long)(py * pool->stride_h) - (long)pool->pad_top;
+        long ya = y0 < 0 ? 0 : y0, yb = y0 + (long)pool->kernel_h > (long)pool->in_h ? (long)pool->in_h : y0 + (long)pool->kernel_h;
+        for (long cy = ya; cy < yb; cy++) {
+            size_t slot = (size_t)cy % slots;
+            int8_t *dst = ring + slot * row_bytes;
+            if (cached[slot] != cy) {
+                size_t first = (size_t)cy * ow;
+                FN(conv_i8_pixels)(conv, input, packed, dst, first, first, first + ow, 0, panels);
+                cached[slot] = cy;
             }
+            rowp[cy - ya] = dst;
+        }
+        FN(max_rows)(rowp, yb - ya, row_bytes, vm);
+        int8_t *yrow = output + py * out_w * c;
+        if (pa < pb) {
+            // Window starts s0 .. s1 - 1 (pixels of vm), one every sw.
+            const size_t s0 = pa * sw - pl, s1 = (pb - 1) * sw - pl + 1;
+            FN(max_cols)(vm + s0 * c, (s1 - s0) * c, c, kw, lo, hi, hm);
+            if (sw == 1) {
+                memcpy(yrow + pa * c, hm, (pb - pa) * c);
+            } else {
+                for (size_t px = pa; px < pb; px++) FN(copy_pixel)(yrow + px * c, hm + (px - pa) * sw * c, c);
+            }
+        }
+        const long nrows = 1;
+        for (size_t px = 0; px < out_w; px++) {
+            if (px == pa && pa < pb) px = pb;
+            if (px >= out_w) break;
+            long x0 = (long)(px * sw) - (long)pl;
+            long xa = x0 < 0 ? 0 : x0, xb = x0 + (long)kw > (long)in_w ? (long)in_w : x0 + (long)kw;
+            int8_t *y = yrow + px * c;
+            MAX_POOL_PIXEL(vm)
         }
     }
 }

@@ -36,6 +36,8 @@ public final class Interpreter {
     private let pool: ThreadPool?
     /// Rows of convolution outputs for fused conv + max pool steps, one ring per part.
     private var rings: [UnsafeMutablePointer<Float>] = []
+    /// The same for fused int8 conv + max pool steps (bytes).
+    private var ringsInt8: [UnsafeMutableRawPointer] = []
     /// Packed int8 weights, and the lookup and softmax tables of int8 operators.
     private var packedInt8: UnsafeMutableRawPointer? = nil
     private var tables: UnsafeMutableRawPointer? = nil
@@ -96,6 +98,7 @@ public final class Interpreter {
     deinit {
         Interpreter.release(arena, packed, constants, zeros, ints, steps, times, initializedSteps: stepCount)
         for r in rings { r.deallocate() }
+        for r in ringsInt8 { r.deallocate() }
         packedInt8?.deallocate()
         tables?.deallocate()
     }
@@ -332,6 +335,18 @@ public final class Interpreter {
                     shape: c.shape, batch: c.batch, x: bytes(c.input), xBatch: c.inputBatchStride, y: bytes(c.output),
                     yBatch: c.outputBatchStride, packed: packedInt8! + c.packedOffset, byPanels: byPanels, isa: isa)
                 kind = depthwise ? .depthwiseInt8(s) : .convInt8(s)
+            case .convMaxPoolInt8(let f):
+                let c = f.conv
+                packInt8(c, depthwise: false)
+                let macs = c.shape.outPixels * c.shape.outC * c.shape.taps * c.shape.inC
+                if parallel && macs >= 65_536 { parts = min(threads, f.pool.outH) }
+                let ringBytes = Accelerated.convMaxPoolInt8RingBytes(c.shape, f.pool)
+                let ring = UnsafeMutableRawPointer.allocate(byteCount: max(ringBytes * parts, 64), alignment: 64)
+                ring.initializeMemory(as: UInt8.self, repeating: 0, count: max(ringBytes * parts, 64))
+                ringsInt8.append(ring)
+                kind = .convMaxPoolInt8(ConvMaxPoolInt8Step(
+                    conv: c.shape, pool: f.pool, x: bytes(c.input), y: bytes(f.output), packed: packedInt8! + c.packedOffset,
+                    ring: ring.assumingMemoryBound(to: Int8.self), ringStride: ringBytes, isa: isa))
             case .maxPoolInt8(let p), .avgPoolInt8(let p):
                 let s = PoolInt8Step(
                     shape: p.shape, batch: p.batch, x: bytes(p.input), xBatch: p.shape.inH * p.shape.inW * p.shape.channels,

@@ -409,7 +409,8 @@ struct Lowering {
         else { throw RuntimeError("the window does not fit") }
         let y = try output(op, shape: [n, cs.outH, cs.outW, o])
         let packedCount = p.depthwise ? Accelerated.depthwisePackedCount(cs) : Accelerated.convPackedCount(cs)
-        if groups == 1 && !p.depthwise && n == 1 { convOutputs[y] = instructions.count }
+        // (Not a depthwise filter with a multiplier run as a conv: the fused step packs OHWI weights.)
+        if groups == 1 && !p.depthwise && !p.multiplied && n == 1 { convOutputs[y] = instructions.count }
         for k in 0..<groups {
             let call = ConvCall(
                 shape: cs, batch: n, input: Operand(tensor: x, offset: k * gc), inputBatchStride: h * w * c,
@@ -491,8 +492,9 @@ struct Lowering {
             clamp: a.activation.clamp)
         // A max pool that is the only reader of a convolution's output: one pass, and the
         // convolution's output (the largest tensor of a stem) is never stored.
-        if isMax, n == 1, let k = convOutputs[x], case .conv(let conv) = instructions[k].kind, consumers[x] == 1,
-            !graphOutputs.contains(x), let b = bufferOf[x]
+        // (The kernel's ring holds at most maxTaps rows.)
+        if isMax, n == 1, a.filterH <= Accelerated.maxTaps, let k = convOutputs[x], case .conv(let conv) = instructions[k].kind,
+            consumers[x] == 1, !graphOutputs.contains(x), let b = bufferOf[x]
         {
             removed.insert(k)
             buffers[b].bytes = 0

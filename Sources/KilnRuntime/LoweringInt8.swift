@@ -168,6 +168,7 @@ extension Lowering {
         let block = Requantize.depthwiseChannelBlock
         let roundUpAll = requested ? o / block * block : o
         let packedCount = p.depthwise ? Accelerated.depthwiseInt8PackedBytes(cs) : Accelerated.convInt8PackedBytes(cs)
+        if groups == 1 && !p.depthwise && !p.multiplied && n == 1 { convOutputs[y] = instructions.count }
         for k in 0..<groups {
             let call = ConvInt8Call(
                 shape: cs, batch: n, input: Operand(tensor: x, offset: k * gc), inputBatchStride: h * w * c,
@@ -227,6 +228,17 @@ extension Lowering {
         let ps = Accelerated.Int8PoolShape(
             inH: h, inW: w, channels: c, outH: p.outH, outW: p.outW, kernelH: a.filterH, kernelW: a.filterW,
             strideH: a.strideH, strideW: a.strideW, padTop: p.padTop, padLeft: p.padLeft, range: try int8Range(a.activation, output: y))
+        // A max pool that is the only reader of an int8 convolution's output (as for float): one
+        // pass, and the convolution's output (the largest tensor of a stem) is never stored.
+        if isMax, n == 1, a.filterH <= Accelerated.maxTaps, let k = convOutputs[x], case .convInt8(let conv) = instructions[k].kind,
+            consumers[x] == 1, !graphOutputs.contains(x), let b = bufferOf[x]
+        {
+            removed.insert(k)
+            buffers[b].bytes = 0
+            if let bi = bufferOf[conv.input.tensor] { buffers[bi].last = max(buffers[bi].last, current) }
+            emit(.convMaxPoolInt8(ConvMaxPoolInt8Call(conv: conv, pool: ps, output: Operand(tensor: y))))
+            return
+        }
         let call = PoolInt8Call(shape: ps, batch: n, input: Operand(tensor: x), output: Operand(tensor: y))
         emit(isMax ? .maxPoolInt8(call) : .avgPoolInt8(call))
     }

@@ -60,6 +60,7 @@ struct Instruction: Sendable {
         case convInt8(ConvInt8Call)
         case depthwiseInt8(ConvInt8Call)
         case maxPoolInt8(PoolInt8Call)
+        case convMaxPoolInt8(ConvMaxPoolInt8Call)
         case avgPoolInt8(PoolInt8Call)
         case meanInt8(MeanInt8Call)
         case binaryInt8(BinaryInt8Call)
@@ -229,5 +230,13 @@ struct QuantizeCall: Sendable {
 struct ConvMaxPoolCall: Sendable {
     var conv: ConvCall
     var pool: Accelerated.PoolShape
+    var output: Operand
+}
+
+/// The int8 form of ``ConvMaxPoolCall``: an int8 convolution (one group, batch 1) whose output
+/// only an int8 max pool reads (see `Accelerated.convMaxPoolInt8`).
+struct ConvMaxPoolInt8Call: Sendable {
+    var conv: ConvInt8Call
+    var pool: Accelerated.Int8PoolShape
     var output: Operand
 }

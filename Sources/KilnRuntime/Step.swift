@@ -91,6 +91,10 @@ struct Step {
             for b in 0..<s.batch {
                 Accelerated.maxPoolInt8(s.shape, input: s.x + b * s.xBatch, output: s.y + b * s.yBatch, rows: r, isa: s.isa)
             }
+        case .convMaxPoolInt8(let s):
+            let r = split(s.pool.outH, part, parts, align: 1)
+            Accelerated.convMaxPoolInt8(
+                s.conv, s.pool, input: s.x, packed: s.packed, ring: s.ring + part * s.ringStride, output: s.y, rows: r, isa: s.isa)
         case .avgPoolInt8(let s):
             let r = split(s.shape.outH, part, parts, align: 1)
             for b in 0..<s.batch {
@@ -159,6 +163,7 @@ enum StepKind {
     case convInt8(ConvInt8Step)
     case depthwiseInt8(ConvInt8Step)
     case maxPoolInt8(PoolInt8Step)
+    case convMaxPoolInt8(ConvMaxPoolInt8Step)
     case avgPoolInt8(PoolInt8Step)
     case meanInt8(MeanInt8Step)
     case binaryInt8(BinaryInt8Step)
@@ -283,6 +288,16 @@ struct ConvMaxPoolStep {
     var packed: UnsafePointer<Float>, zeros: UnsafePointer<Float>
     /// One ring per part, `ringStride` floats apart.
     var ring: UnsafeMutablePointer<Float>, ringStride: Int
+    var isa: KernelISA
+}
+
+struct ConvMaxPoolInt8Step {
+    var conv: Accelerated.Int8ConvShape
+    var pool: Accelerated.Int8PoolShape
+    var x: UnsafePointer<Int8>, y: UnsafeMutablePointer<Int8>
+    var packed: UnsafeRawPointer
+    /// One ring per part, `ringStride` bytes apart.
+    var ring: UnsafeMutablePointer<Int8>, ringStride: Int
     var isa: KernelISA
 }
 

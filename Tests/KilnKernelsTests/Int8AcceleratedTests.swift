@@ -100,30 +100,12 @@ final class Int8AcceleratedTests: XCTestCase {
     ) -> Tensor {
         let (h, w, c) = (x.shape[1], x.shape[2], x.shape[3])
         let o = weight.shape[0]
-        let xq = x.quant!, wq = weight.quant!
+        let xq = x.quant!
         let range = Requantize.activationRange(activation, scale: output.scale[0], zeroPoint: output.zeroPoint[0])
         let shape = Accelerated.Int8ConvShape(
             inH: h, inW: w, inC: c, outC: o, geometry: g, inputZeroPoint: xq.zeroPoint[0], outputZeroPoint: output.zeroPoint[0],
             range: range, inPixelStride: c + inExtra, outPixelStride: o + outExtra)!
-        let multipliers = Requantize.convolutionMultipliers(inputScale: xq.scale[0], filterScales: wq.scale, outputScale: output.scale[0])
-        var packed = [UInt8](repeating: 0xAB, count: Accelerated.convInt8PackedBytes(shape))
-        let wt = Reference.transpose(weight, perm: [0, 2, 3, 1]).int8s
-        let bt = bias?.int32s
-        wt.withUnsafeBufferPointer { wp in
-            packed.withUnsafeMutableBytes { pp in
-                if let bt {
-                    bt.withUnsafeBufferPointer {
-                        Accelerated.packConvInt8(
-                            shape, weights: wp.baseAddress!, bias: $0.baseAddress, multipliers: multipliers, roundUpChannels: o,
-                            into: pp.baseAddress!, isa: isa)
-                    }
-                } else {
-                    Accelerated.packConvInt8(
-                        shape, weights: wp.baseAddress!, bias: nil, multipliers: multipliers, roundUpChannels: o,
-                        into: pp.baseAddress!, isa: isa)
-                }
-            }
-        }
+        let packed = packConv(shape, weight: weight, bias: bias, inputScale: xq.scale[0], output: output, isa: isa)
         let inStride = c + inExtra, inOffset = min(inExtra, 1)
         var wide = [Int8](repeating: 99, count: h * w * inStride + Accelerated.int8Slack)
         let xs = x.int8s
@@ -152,6 +134,34 @@ final class Int8AcceleratedTests: XCTestCase {
             for p in 0..<shape.outPixels { XCTAssertEqual(out[p * outStride], 55, "wrote outside its channel slice") }
         }
         return Tensor(shape: [1, shape.outH, shape.outW, o], int8: y, quant: output)
+    }
+
+    /// OIHW int8 `weight` and `bias` packed for `shape` on `isa`: input scale `inputScale`,
+    /// requantizing to `output`.
+    func packConv(
+        _ shape: Accelerated.Int8ConvShape, weight: Tensor, bias: Tensor?, inputScale: Float, output: QuantParams, isa: KernelISA
+    ) -> [UInt8] {
+        let o = weight.shape[0]
+        let multipliers = Requantize.convolutionMultipliers(inputScale: inputScale, filterScales: weight.quant!.scale, outputScale: output.scale[0])
+        var packed = [UInt8](repeating: 0xAB, count: Accelerated.convInt8PackedBytes(shape))
+        let wt = Reference.transpose(weight, perm: [0, 2, 3, 1]).int8s
+        let bt = bias?.int32s
+        wt.withUnsafeBufferPointer { wp in
+            packed.withUnsafeMutableBytes { pp in
+                if let bt {
+                    bt.withUnsafeBufferPointer {
+                        Accelerated.packConvInt8(
+                            shape, weights: wp.baseAddress!, bias: $0.baseAddress, multipliers: multipliers, roundUpChannels: o,
+                            into: pp.baseAddress!, isa: isa)
+                    }
+                } else {
+                    Accelerated.packConvInt8(
+                        shape, weights: wp.baseAddress!, bias: nil, multipliers: multipliers, roundUpChannels: o,
+                        into: pp.baseAddress!, isa: isa)
+                }
+            }
+        }
+        return packed
     }
 
     func assertEqualInt8(_ a: Tensor, _ b: Tensor, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
@@ -339,6 +349,99 @@ final class Int8AcceleratedTests: XCTestCase {
                         }
                     }
                     XCTAssertEqual(y, expected.int8s, "depthwise \(c) \(isa)")
+                }
+            }
+        }
+    }
+
+    // MARK: - Convolution + max pool
+
+    /// The fused int8 conv + max pool equals the conv followed by the pool EXACTLY, on every ISA:
+    /// the accelerated pair on the same ISA and the reference pair. Stride 1 and 2 convolutions
+    /// (with and without padding, ReLU6), 3x3 stride-2 pools with padding, 2x2 unpadded, 3x3
+    /// stride 1 with trailing padding only, a pool range narrower than the conv's, odd sizes and
+    /// channel counts off the panel and vector widths, rows too narrow for any window to lie
+    /// inside them (edge pixels only); pooled rows split as threads split them,
+    /// each part with its own garbage-filled ring followed by a guard it must not touch.
+    func testConvMaxPoolEqualsConvThenPool() {
+        let cases: [(ConvCase, Pool2dGeometry, clamped: Bool)] = [
+            (ConvCase(h: 17, w: 16, inC: 3, outC: 24, kernel: 3, stride: 2, pad: 1), Pool2dGeometry(kernel: 3, stride: 2, padding: 1), false),
+            (ConvCase(h: 13, w: 11, inC: 5, outC: 33, kernel: 3, pad: 1, relu6: true), Pool2dGeometry(kernel: 3, stride: 2, padding: 1), false),
+            (ConvCase(h: 12, w: 9, inC: 8, outC: 16, kernel: 1), Pool2dGeometry(kernel: 2, stride: 2), false),
+            (ConvCase(h: 9, w: 10, inC: 7, outC: 70, kernel: 3, stride: 2),
+             Pool2dGeometry(kernel: (3, 3), stride: (1, 1), pads: (0, 0, 1, 1)), false),
+            (ConvCase(h: 23, w: 21, inC: 3, outC: 8, kernel: 5, stride: 2, pad: 2), Pool2dGeometry(kernel: 3, stride: 2, padding: 1), true),
+            (ConvCase(h: 21, w: 19, inC: 16, outC: 40, kernel: 3, stride: 1, pad: 1), Pool2dGeometry(kernel: 3, stride: 2, padding: 1), false),
+            (ConvCase(h: 9, w: 3, inC: 4, outC: 17, kernel: 3, stride: 2, pad: 1), Pool2dGeometry(kernel: 3, stride: 2, padding: 1), false),
+        ]
+        for (c, pool, clamped) in cases {
+            let (x, w, b, _) = convOperands(c)
+            // An output scale about 1/40 of the accumulators' spread and a low zero point: the
+            // pooled maxima spread over the int8 range instead of saturating at 127.
+            let fanIn = Float(c.inC * c.kernel * c.kernel)
+            let out = QuantParams(scale: x.quant!.scale[0] * 1.6 * fanIn.squareRoot(), zeroPoint: -50)
+            let g = Conv2dGeometry(kernel: c.kernel, stride: c.stride, padding: c.pad, dilation: c.dilation)
+            let act: FusedActivation = c.relu6 ? .relu6 : .none
+            let conv = Reference.conv2dInt8(x, weight: w, bias: b, geometry: g, layout: .nhwc, output: out, activation: act)
+            let pooled = Reference.maxPool2dInt8(conv, geometry: pool, layout: .nhwc)
+            // A clamped pool: a range that cuts an eighth of the values below and a quarter above.
+            let sorted = pooled.int8s.map(Int32.init).sorted()
+            let poolRange: ClosedRange<Int32> = clamped ? sorted[sorted.count / 8]...sorted[sorted.count * 3 / 4] : -128...127
+            let expected = pooled.int8s.map { Int8(min(max(Int32($0), poolRange.lowerBound), poolRange.upperBound)) }
+            let (oh, ow) = (pooled.shape[1], pooled.shape[2])
+            let ps = Accelerated.Int8PoolShape(
+                inH: conv.shape[1], inW: conv.shape[2], channels: c.outC, outH: oh, outW: ow, kernelH: pool.kernelH,
+                kernelW: pool.kernelW, strideH: pool.strideH, strideW: pool.strideW, padTop: pool.padTop, padLeft: pool.padLeft,
+                range: poolRange)
+            let atTop = expected.filter { Int32($0) == poolRange.upperBound }.count
+            XCTAssertTrue(
+                Set(expected).count > 8 && atTop < expected.count / 2,
+                "\(c): the case must not saturate (\(Set(expected).count) distinct values, \(atTop) of \(expected.count) at the top)")
+            let input = x.int8s + [Int8](repeating: 0, count: Accelerated.int8Slack)
+            for isa in isas {
+                let range = Requantize.activationRange(act, scale: out.scale[0], zeroPoint: out.zeroPoint[0])
+                let cs = Accelerated.Int8ConvShape(
+                    inH: c.h, inW: c.w, inC: c.inC, outC: c.outC, geometry: g, inputZeroPoint: x.quant!.zeroPoint[0],
+                    outputZeroPoint: out.zeroPoint[0], range: range)!
+                let packed = packConv(cs, weight: w, bias: b, inputScale: x.quant!.scale[0], output: out, isa: isa)
+                // Unfused, on this ISA.
+                var stored = [Int8](repeating: 0, count: cs.outPixels * c.outC + Accelerated.int8Slack)
+                var unfused = [Int8](repeating: 0, count: oh * ow * c.outC)
+                input.withUnsafeBufferPointer { xp in
+                    packed.withUnsafeBytes { pp in
+                        stored.withUnsafeMutableBufferPointer { sp in
+                            Accelerated.convInt8(
+                                cs, input: xp.baseAddress!, packed: pp.baseAddress!, output: sp.baseAddress!, pixels: 0..<cs.outPixels,
+                                panels: 0..<cs.panels, isa: isa)
+                            unfused.withUnsafeMutableBufferPointer {
+                                Accelerated.maxPoolInt8(ps, input: sp.baseAddress!, output: $0.baseAddress!, rows: 0..<oh, isa: isa)
+                            }
+                        }
+                    }
+                }
+                XCTAssertEqual(unfused, expected, "\(c) pool \(pool) \(isa): conv then pool vs the reference")
+                // Fused, pooled rows split in 1, 2 and 3 parts.
+                let ringBytes = Accelerated.convMaxPoolInt8RingBytes(cs, ps), guardBytes = 64
+                for parts in [1, 2, 3] {
+                    var fused = [Int8](repeating: 77, count: oh * ow * c.outC)
+                    for part in 0..<parts {
+                        var ring = (0..<(ringBytes + guardBytes)).map { i in Int8(truncatingIfNeeded: i &* 37 &+ part) }
+                        let guardBefore = Array(ring[ringBytes...])
+                        input.withUnsafeBufferPointer { xp in
+                            packed.withUnsafeBytes { pp in
+                                ring.withUnsafeMutableBufferPointer { rp in
+                                    fused.withUnsafeMutableBufferPointer { yp in
+                                        Accelerated.convMaxPoolInt8(
+                                            cs, ps, input: xp.baseAddress!, packed: pp.baseAddress!, ring: rp.baseAddress!,
+                                            output: yp.baseAddress!, rows: (oh * part / parts)..<(oh * (part + 1) / parts), isa: isa)
+                                    }
+                                }
+                            }
+                        }
+                        XCTAssertEqual(Array(ring[ringBytes...]), guardBefore, "\(c) \(isa): wrote past its ring")
+                    }
+                    let bad = zip(fused, unfused).filter { $0 != $1 }.count
+                    XCTAssertEqual(bad, 0, "\(c) pool \(pool) \(isa), \(parts) parts: \(bad) of \(fused.count) differ from conv then pool")
                 }
             }
         }

@@ -78,6 +78,57 @@ final class Int8RuntimeTests: XCTestCase {
     }
 }
 
+/// A stem (conv 3→20 stride 2 + ReLU, then a 3x3 stride-2 max pool) with two heads; with
+/// `sharedConv` the conv's output has a second reader (a global pool and its own head), which
+/// must keep the conv and the pool apart.
+func convPoolGraph(sharedConv: Bool) throws -> Graph {
+    var b = GraphBuilder(name: sharedConv ? "convpool-shared" : "convpool", seed: 6)
+    let x = b.input("input", TensorType(.f32, [1, 3, 23, 21]))
+    let stem = b.apply("stem.relu", .relu, b.conv(x, "stem", out: 20, kernel: 3, stride: 2, padding: 1, bias: true))
+    let pooled = b.apply("pool", .maxPool2d(Pool2dGeometry(kernel: 3, stride: 2, padding: 1), layout: .nchw), stem)
+    var h = b.conv(pooled, "conv2", out: 12, kernel: 1)
+    h = b.apply("gap", .globalAvgPool(layout: .nchw), h)
+    b.output(b.linear(b.apply("flat", .flatten(axis: 1), h), "fc", out: 3, output: "a"), head: HeadInfo(name: "a", classes: 3))
+    let side = sharedConv ? stem : pooled
+    let g = b.apply("gap2", .globalAvgPool(layout: .nchw), side)
+    b.output(b.linear(b.apply("flat2", .flatten(axis: 1), g), "fc2", out: 2, output: "b"), head: HeadInfo(name: "b", classes: 2))
+    return try b.build()
+}
+
+extension Int8RuntimeTests {
+    /// The fused int8 conv + max pool steps and the unfused int8 max pools of a program.
+    func poolSteps(_ model: KilnModel) -> (fused: Int, maxPools: Int) {
+        var fused = 0, maxPools = 0
+        for i in model.program.instructions {
+            switch i.kind {
+            case .convMaxPoolInt8: fused += 1
+            case .maxPoolInt8: maxPools += 1
+            default: break
+            }
+        }
+        return (fused, maxPools)
+    }
+
+    /// An int8 max pool that is the only reader of an int8 conv's output runs fused with it (the
+    /// ShuffleNetV2 stem: CONV_2D 3→24 stride 2, then MAX_POOL_2D 3x3 stride 2 over a folded
+    /// -128 PAD), and the outputs still equal the int8 reference exactly on every ISA with 1 and
+    /// 2 threads (two parts, one ring each); a conv output with a second reader is not fused.
+    func testInt8ConvAndMaxPoolFuse() throws {
+        let shuffle = try int8File(try zooGraph(.shufflenetV2x0_5, heads: "document:3", size: 64))
+        let shuffleModel = try KilnModel(path: shuffle.path)
+        XCTAssertEqual(poolSteps(shuffleModel).fused, 1, "the ShuffleNetV2 stem fuses")
+        XCTAssertEqual(poolSteps(shuffleModel).maxPools, 0)
+        try assertRuntimeEqualsReference(shuffle.path, shuffle.legalized, randomInputs(for: shuffle.legalized, seed: 5))
+        for shared in [false, true] {
+            let (path, legalized) = try int8File(try convPoolGraph(sharedConv: shared))
+            let steps = poolSteps(try KilnModel(path: path))
+            XCTAssertEqual(steps.fused, shared ? 0 : 1, "shared conv output: \(shared)")
+            XCTAssertEqual(steps.maxPools, shared ? 1 : 0, "shared conv output: \(shared)")
+            try assertRuntimeEqualsReference(path, legalized, randomInputs(for: legalized, seed: 6))
+        }
+    }
+}
+
 extension Int8RuntimeTests {
     /// Every quantized zoo model (use-case heads; small inputs, and ShuffleNetV2 x0.5 at its real
     /// 256x256): Kiln's runtime equals the int8 reference exactly, and the TFLite interpreter

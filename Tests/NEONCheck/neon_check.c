@@ -469,7 +469,51 @@ static conv_spec dense(size_t h, size_t w, size_t c, size_t o, size_t k, size_t 
     return s;
 }
 
+/// int8 conv (k x k, stride s, padding pad) then a 3x3 stride-2 max pool with padding 1: the
+/// fused kernel (pooled rows in two parts, one ring each) equals kiln_conv_i8 + kiln_max_pool_i8,
+/// and the NEON dot-product build equals the portable one.
+static void conv_pool_i8_case(size_t h, size_t w, size_t c, size_t o, size_t k, size_t s, size_t pad) {
+    kiln_conv_i8_params p = {0};
+    p.in_h = h, p.in_w = w, p.in_c = c, p.in_pixel_stride = c;
+    p.kernel_h = p.kernel_w = k, p.stride_h = p.stride_w = s, p.dilation_h = p.dilation_w = 1;
+    p.pad_top = p.pad_left = pad;
+    p.out_h = (h + 2 * pad - k) / s + 1, p.out_w = (w + 2 * pad - k) / s + 1, p.out_c = o, p.out_pixel_stride = o;
+    p.input_zero_point = 5, p.output_zero_point = -3, p.output_min = -128, p.output_max = 127;
+    kiln_pool_i8_params pp = {p.out_h, p.out_w, o, (p.out_h + 2 - 3) / 2 + 1, (p.out_w + 2 - 3) / 2 + 1, 3, 3, 2, 2, 1, 1, -100, 120};
+    size_t taps = k * k, n_in = h * w * c + 64, n_conv = p.out_h * p.out_w * o + 64, n_out = pp.out_h * pp.out_w * o;
+    int8_t *x = malloc(n_in), *wt = malloc(o * taps * c), *conv = malloc(n_conv), *ring = malloc(2 * kiln_conv_max_pool_i8_ring_bytes(&p, &pp));
+    int8_t *y[4];
+    int32_t *bias = malloc(o * 4), *mult = malloc(o * 4), *shift = malloc(o * 4);
+    for (size_t i = 0; i < n_in; i++) x[i] = (int8_t)(rnd() * 127);
+    for (size_t i = 0; i < o * taps * c; i++) wt[i] = (int8_t)(rnd() * 127);
+    for (size_t i = 0; i < o; i++) {
+        bias[i] = (int32_t)(rnd() * 20000);
+        mult[i] = 1073741824 + (int32_t)((rnd() + 1) * 500000000);
+        shift[i] = -6 - (int32_t)(i % 3);
+    }
+    kiln_isa isas[2] = {KILN_ISA_NEON, KILN_ISA_PORTABLE};
+    for (int i = 0; i < 2; i++) {
+        uint8_t *packed = malloc(kiln_conv_i8_packed_bytes(o, taps, c));
+        kiln_pack_conv_i8(isas[i], &p, wt, bias, mult, shift, o, packed);
+        y[2 * i] = malloc(n_out);
+        y[2 * i + 1] = malloc(n_out);
+        kiln_conv_i8(isas[i], &p, x, packed, conv, 0, p.out_h * p.out_w, 0, (o + 15) / 16);
+        kiln_max_pool_i8(isas[i], &pp, conv, y[2 * i], 0, pp.out_h);
+        size_t cut = pp.out_h / 2, ring_bytes = kiln_conv_max_pool_i8_ring_bytes(&p, &pp);
+        kiln_conv_max_pool_i8(isas[i], &p, &pp, x, packed, ring, y[2 * i + 1], 0, cut);
+        kiln_conv_max_pool_i8(isas[i], &p, &pp, x, packed, ring + ring_bytes, y[2 * i + 1], cut, pp.out_h);
+        check_i8(i == 0 ? "int8 conv + max pool fused (neon)" : "int8 conv + max pool fused (portable)", y[2 * i + 1], y[2 * i], n_out);
+        free(packed);
+    }
+    check_i8("int8 conv + max pool, neon vs portable", y[0], y[2], n_out);
+    for (int i = 0; i < 4; i++) free(y[i]);
+    free(x), free(wt), free(conv), free(ring), free(bias), free(mult), free(shift);
+}
+
 static void conv_i8_checks(void) {
+    conv_pool_i8_case(17, 16, 3, 24, 3, 2, 1);
+    conv_pool_i8_case(13, 11, 5, 33, 3, 1, 1);
+    conv_pool_i8_case(9, 10, 16, 40, 1, 1, 0);
     // Pointwise (no pointer tables), fully connected rows, every channel remainder.
     size_t cs[] = {1, 3, 4, 5, 8, 13, 16, 31, 64}, os[] = {1, 7, 16, 17, 33, 50};
     for (size_t a = 0; a < sizeof cs / sizeof *cs; a++)

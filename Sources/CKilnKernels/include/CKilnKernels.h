@@ -266,6 +266,16 @@ typedef struct {
 void kiln_max_pool_i8(kiln_isa isa, const kiln_pool_i8_params *p, const int8_t *input, int8_t *output, size_t row_begin, size_t row_end);
 /// The rounded (half away from zero) average of the cells inside the input, clamped.
 void kiln_avg_pool_i8(kiln_isa isa, const kiln_pool_i8_params *p, const int8_t *input, int8_t *output, size_t row_begin, size_t row_end);
+/// An int8 convolution followed by a max pool over its output, without that output in memory:
+/// pooled rows [row_begin, row_end) of `pool` (whose input is the conv's output: in_h x in_w =
+/// out_h x out_w, channels = out_c = out_pixel_stride; kernel_h at most KILN_MAX_TAPS). The conv
+/// rows each pooled row needs are computed by kiln_conv_i8's tiles into `ring` (one per thread,
+/// kiln_conv_max_pool_i8_ring_bytes bytes: pool->kernel_h conv rows and two rows of maxima);
+/// the result equals kiln_conv_i8 then kiln_max_pool_i8 exactly.
+size_t kiln_conv_max_pool_i8_ring_bytes(const kiln_conv_i8_params *conv, const kiln_pool_i8_params *pool);
+void kiln_conv_max_pool_i8(
+    kiln_isa isa, const kiln_conv_i8_params *conv, const kiln_pool_i8_params *pool, const int8_t *input,
+    const uint8_t *packed, int8_t *ring, int8_t *output, size_t row_begin, size_t row_end);
 
 /// TFLite's int8 MEAN over `pixels`: y[c] = clamp(requantize(sum_p x[p][c]) + bias) for channels
 /// [c_begin, c_end); channels below `round_up_channels` round ties upward.

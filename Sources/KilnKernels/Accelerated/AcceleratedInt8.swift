@@ -187,6 +187,33 @@ extension Accelerated {
         kiln_max_pool_i8(isa.c, &p, input, output, rows.lowerBound, rows.upperBound)
     }
 
+    /// Bytes of the ring ``convMaxPoolInt8(_:_:input:packed:ring:output:rows:isa:)`` needs (per
+    /// thread): `pool.kernelH` rows of the convolution's output and two rows of maxima.
+    public static func convMaxPoolInt8RingBytes(_ conv: Int8ConvShape, _ pool: Int8PoolShape) -> Int {
+        var c = conv.c
+        var p = pool.c
+        return kiln_conv_max_pool_i8_ring_bytes(&c, &p)
+    }
+
+    /// An int8 convolution followed by a max pool over its output, without that output in memory:
+    /// pooled rows `rows`, equal to ``convInt8(_:input:packed:output:pixels:panels:isa:)`` then
+    /// ``maxPoolInt8(_:input:output:rows:isa:)``. The conv rows they need are computed into `ring`
+    /// (``convMaxPoolInt8RingBytes(_:_:)`` bytes, one ring per thread). `pool`'s input is the
+    /// conv's output (`conv.outPixelStride == conv.outC`), and its window at most ``maxTaps`` rows high.
+    public static func convMaxPoolInt8(
+        _ conv: Int8ConvShape, _ pool: Int8PoolShape, input: UnsafePointer<Int8>, packed: UnsafeRawPointer,
+        ring: UnsafeMutablePointer<Int8>, output: UnsafeMutablePointer<Int8>, rows: Range<Int>, isa: KernelISA = .best
+    ) {
+        precondition(
+            conv.taps <= maxTaps && conv.outPixelStride == conv.outC && pool.inH == conv.outH && pool.inW == conv.outW
+                && pool.channels == conv.outC && pool.kernelH >= 1 && pool.kernelH <= maxTaps,
+            "convMaxPoolInt8: the pool does not read the convolution's output, or its window is too high")
+        var c = conv.c
+        var p = pool.c
+        kiln_conv_max_pool_i8(
+            isa.c, &c, &p, input, packed.assumingMemoryBound(to: UInt8.self), ring, output, rows.lowerBound, rows.upperBound)
+    }
+
     /// int8 average pooling: the sum of the cells inside the input over their count, rounded half
     /// away from zero (TFLite's AVERAGE_POOL_2D).
     public static func avgPoolInt8(

@@ -82,7 +82,9 @@ extension Accelerated {
         ring: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, zeros: UnsafePointer<Float>, rows: Range<Int>,
         isa: KernelISA = .best
     ) {
-        precondition(conv.outPixelStride == conv.outC && pool.inH == conv.outH && pool.inW == conv.outW && pool.channels == conv.outC)
+        precondition(
+            conv.outPixelStride == conv.outC && pool.inH == conv.outH && pool.inW == conv.outW && pool.channels == conv.outC
+                && pool.kernelH >= 1 && pool.kernelH <= maxTaps)
         var c = conv.c(zeros)
         var p = pool.c
         kiln_conv_max_pool_f32(isa.c, &c, &p, input, packed, ring, output, rows.lowerBound, rows.upperBound)
