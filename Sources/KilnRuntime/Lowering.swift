@@ -481,6 +481,26 @@ struct Lowering {
             x: x, n: n, h: h, w: w, c: c, attributes: a, outH: ry.output, outW: rx.output, padTop: ry.before, padLeft: rx.before)
     }
 
+    /// The instruction of the convolution (float or int8, groups 1, batch 1) whose output `x`
+    /// a max pool with a `windowHeight`-row window may fuse with: the pool is the output's only
+    /// reader and it is not a graph output. The fused step computes the convolution's rows into
+    /// a ring of at most `Accelerated.maxTaps` rows and pools them, so the output (the largest
+    /// tensor of a stem) is never stored.
+    func fusableConv(_ x: Int, batch n: Int, windowHeight: Int) -> Int? {
+        guard n == 1, windowHeight <= Accelerated.maxTaps, let k = convOutputs[x], consumers[x] == 1,
+            !graphOutputs.contains(x), bufferOf[x] != nil
+        else { return nil }
+        return k
+    }
+
+    /// Removes convolution `k` (fused into the pool that follows): its output `x` takes no
+    /// memory, and its `input` lives until the fused step.
+    mutating func fuse(_ k: Int, output x: Int, input: Int) {
+        removed.insert(k)
+        if let b = bufferOf[x] { buffers[b].bytes = 0 }
+        if let bi = bufferOf[input] { buffers[bi].last = max(buffers[bi].last, current) }
+    }
+
     mutating func lowerPool(_ op: Operator, _ attributes: WindowAttributes, max isMax: Bool) throws(RuntimeError) {
         try expectOutputs(op, 1)
         let p = try poolPlan(op, attributes, dtype: .f32)
@@ -490,15 +510,8 @@ struct Lowering {
             inH: h, inW: w, channels: c, outH: p.outH, outW: p.outW, kernelH: a.filterH, kernelW: a.filterW,
             strideH: a.strideH, strideW: a.strideW, padTop: p.padTop, padLeft: p.padLeft, countIncludePad: false,
             clamp: a.activation.clamp)
-        // A max pool that is the only reader of a convolution's output: one pass, and the
-        // convolution's output (the largest tensor of a stem) is never stored.
-        // (The kernel's ring holds at most maxTaps rows.)
-        if isMax, n == 1, a.filterH <= Accelerated.maxTaps, let k = convOutputs[x], case .conv(let conv) = instructions[k].kind,
-            consumers[x] == 1, !graphOutputs.contains(x), let b = bufferOf[x]
-        {
-            removed.insert(k)
-            buffers[b].bytes = 0
-            if let bi = bufferOf[conv.input.tensor] { buffers[bi].last = max(buffers[bi].last, current) }
+        if isMax, let k = fusableConv(x, batch: n, windowHeight: a.filterH), case .conv(let conv) = instructions[k].kind {
+            fuse(k, output: x, input: conv.input.tensor)
             emit(.convMaxPool(ConvMaxPoolCall(conv: conv, pool: ps, output: Operand(tensor: y))))
             return
         }

@@ -228,14 +228,8 @@ extension Lowering {
         let ps = Accelerated.Int8PoolShape(
             inH: h, inW: w, channels: c, outH: p.outH, outW: p.outW, kernelH: a.filterH, kernelW: a.filterW,
             strideH: a.strideH, strideW: a.strideW, padTop: p.padTop, padLeft: p.padLeft, range: try int8Range(a.activation, output: y))
-        // A max pool that is the only reader of an int8 convolution's output (as for float): one
-        // pass, and the convolution's output (the largest tensor of a stem) is never stored.
-        if isMax, n == 1, a.filterH <= Accelerated.maxTaps, let k = convOutputs[x], case .convInt8(let conv) = instructions[k].kind,
-            consumers[x] == 1, !graphOutputs.contains(x), let b = bufferOf[x]
-        {
-            removed.insert(k)
-            buffers[b].bytes = 0
-            if let bi = bufferOf[conv.input.tensor] { buffers[bi].last = max(buffers[bi].last, current) }
+        if isMax, let k = fusableConv(x, batch: n, windowHeight: a.filterH), case .convInt8(let conv) = instructions[k].kind {
+            fuse(k, output: x, input: conv.input.tensor)
             emit(.convMaxPoolInt8(ConvMaxPoolInt8Call(conv: conv, pool: ps, output: Operand(tensor: y))))
             return
         }
