@@ -13,15 +13,40 @@ public struct QuantizationOptions: Hashable, Sendable, Codable {
     /// per-tensor weights for FULLY_CONNECTED (per-axis support is for the convolutions), so the
     /// default is per tensor.
     public var perChannelLinear: Bool
+    /// Leave each graph output's classifier head in float: the last linear layer on every path
+    /// to the output and the ops after it (flatten, softmax, ...) read the dequantized features
+    /// and compute float logits. One int8 scale for the logits of an overconfident model (logits
+    /// of hundreds) cannot separate close classes; a float head can, for 4 bytes per head weight
+    /// instead of 1. Outputs not computed by a linear layer are left as they are (the report warns).
+    public var floatHeads: Bool
 
-    public init(int8Input: Bool = false, int8Output: Bool = false, perChannelLinear: Bool = false) {
+    public init(int8Input: Bool = false, int8Output: Bool = false, perChannelLinear: Bool = false, floatHeads: Bool = false) {
         self.int8Input = int8Input
         self.int8Output = int8Output
         self.perChannelLinear = perChannelLinear
+        self.floatHeads = floatHeads
     }
 
     private enum CodingKeys: String, CodingKey {
         case int8Input = "int8_input", int8Output = "int8_output", perChannelLinear = "per_channel_linear"
+        case floatHeads = "float_heads"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        int8Input = try c.decode(Bool.self, forKey: .int8Input)
+        int8Output = try c.decode(Bool.self, forKey: .int8Output)
+        perChannelLinear = try c.decode(Bool.self, forKey: .perChannelLinear)
+        floatHeads = try c.decodeIfPresent(Bool.self, forKey: .floatHeads) ?? false
+    }
+
+    /// `float_heads` is written only when set, so reports made without it keep their bytes.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(int8Input, forKey: .int8Input)
+        try c.encode(int8Output, forKey: .int8Output)
+        try c.encode(perChannelLinear, forKey: .perChannelLinear)
+        if floatHeads { try c.encode(floatHeads, forKey: .floatHeads) }
     }
 }
 
@@ -115,6 +140,8 @@ struct Rewrite {
     let graphOutputs: Set<String>
     /// For each node of `g`, the index of the node of `original` it comes from.
     let origin: [Int]
+    /// Graph outputs ``QuantizationOptions/floatHeads`` could not keep float, as warnings.
+    let headWarnings: [String]
 
     /// Values (not constants) that exist as int8 in the deployed model.
     var int8 = Set<String>()
@@ -159,11 +186,64 @@ struct Rewrite {
         consumers = g.consumers
         graphOutputs = Set(g.outputs)
         let types = types
-        support = g.nodes.map { node in
+        var support = g.nodes.map { node in
             QuantizationRules.support(
                 for: node.op, inputs: node.inputs.map { types[$0]! }, constant: node.inputs.map { g.constants[$0] != nil },
                 perChannelLinear: options.perChannelLinear)
         }
+        var headWarnings = [String]()
+        if options.floatHeads {
+            let heads = Rewrite.floatHeads(g, producers: producers)
+            for k in heads.nodes { support[k] = .float(reason: Rewrite.floatHeadReason) }
+            for o in heads.without {
+                headWarnings.append(
+                    "--float-heads: output '\(o)' is not computed by a linear layer (on every path), so it stays int8")
+            }
+        }
+        self.support = support
+        self.headWarnings = headWarnings
+    }
+
+    /// The float reason of the ops ``QuantizationOptions/floatHeads`` leaves in float.
+    static let floatHeadReason = "by --float-heads: the head computes float logits from the dequantized features"
+
+    /// The float heads of `g`: for each graph output, the nodes from the last linear layer on
+    /// every path to it up to the output (the walk back from the output stops at linear layers;
+    /// an output with a path that reaches a graph input without one has no head and is listed in
+    /// `without`).
+    static func floatHeads(_ g: Graph, producers: [String: Int]) -> (nodes: Set<Int>, without: [String]) {
+        // Value → the nodes between the last linear layers behind it and it, or nil when some
+        // path to it has no linear layer.
+        var memo = [String: Set<Int>?]()
+        func tail(_ v: String) -> Set<Int>? {
+            if let known = memo[v] { return known }
+            var result: Set<Int>?
+            if let k = producers[v] {
+                let node = g.nodes[k]
+                if node.op.kind == .linear {
+                    result = [k]
+                } else {
+                    let activations = node.inputs.filter { g.constants[$0] == nil }
+                    var s: Set<Int>? = activations.isEmpty ? nil : [k]
+                    for i in activations {
+                        guard let t = tail(i) else {
+                            s = nil
+                            break
+                        }
+                        s!.formUnion(t)
+                    }
+                    result = s
+                }
+            }
+            memo[v] = .some(result)
+            return result
+        }
+        var nodes = Set<Int>()
+        var without = [String]()
+        for o in g.outputs {
+            if let t = tail(o) { nodes.formUnion(t) } else { without.append(o) }
+        }
+        return (nodes, without)
     }
 
     func form(_ k: Int) -> Int8Form? { support[k].form }
@@ -606,6 +686,7 @@ struct Emitter {
                 "\(float.count) op\(float.count == 1 ? "" : "s") left in float (mixed precision): "
                     + float.map { "\($0.node) (\($0.op)): \($0.floatReason ?? "")" }.joined(separator: "; "))
         }
+        warnings += r.headWarnings
         warnings += self.warnings
         let report = QuantizationReport(
             model: r.g.name, observer: r.table.observer.description, samples: r.table.samples,
