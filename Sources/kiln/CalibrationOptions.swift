@@ -47,8 +47,18 @@ struct CalibrationOptions: ParsableArguments {
     @Flag(help: "Per-channel weights for linear layers too (the TFLite specification has them per tensor).")
     var perChannelLinear = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Keep each output's last linear layer (and what follows it) in float, reading dequantized features.",
+            discussion: """
+                Use it when int8 top-1 agreement with the float model is low because the logits are large \
+                (overconfident models, e.g. short runs without label smoothing): one int8 scale cannot separate \
+                close classes. The head's weights stay float32 (4 bytes per weight instead of 1).
+                """))
+    var floatHeads = false
+
     /// Whether any of these options was given (`kiln export` refuses them without `--int8`).
-    var isGiven: Bool { calibration != nil || useTable != nil || int8Input || int8Output || perChannelLinear }
+    var isGiven: Bool { calibration != nil || useTable != nil || int8Input || int8Output || perChannelLinear || floatHeads }
 
     var observerKind: ObserverKind {
         switch observer {
@@ -60,7 +70,8 @@ struct CalibrationOptions: ParsableArguments {
     }
 
     var options: QuantizationOptions {
-        QuantizationOptions(int8Input: int8Input, int8Output: int8Output, perChannelLinear: perChannelLinear)
+        QuantizationOptions(
+            int8Input: int8Input, int8Output: int8Output, perChannelLinear: perChannelLinear, floatHeads: floatHeads)
     }
 
     /// The checks every command makes: something to calibrate from, and sane observer settings.

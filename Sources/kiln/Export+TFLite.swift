@@ -57,6 +57,12 @@ extension Kiln.Export {
         }
         let runtime = runtimeFigures(r.bytes, output)
         let baselineRuntime = try compare.flatMap { runtimeFigures(try FileIO.read($0), $0) }
+        // Ops the quantizer left in float by --float-heads, with its reason (the file alone
+        // cannot tell them from ops without an int8 form).
+        var floatReasons = [String: String]()
+        for op in quantized?.report.floatOps ?? [] where op.floatReason?.hasPrefix("by --float-heads") == true {
+            floatReasons[op.node] = op.floatReason
+        }
         if json {
             var object: [String: Any] = figures(report)
             if let runtime {
@@ -65,7 +71,7 @@ extension Kiln.Export {
             }
             object["self_test"] = selfTest
             object["int8"] = r.isInt8
-            object["float_operators"] = r.floatOperators.map { ["node": $0.node, "op": $0.op, "reason": $0.reason] }
+            object["float_operators"] = r.floatOperators.map { ["node": $0.node, "op": $0.op, "reason": floatReasons[$0.node] ?? $0.reason] }
             if let quantized { object["quantization_warnings"] = quantized.report.warnings }
             object["path"] = output
             object["format"] = "tflite"
@@ -113,8 +119,13 @@ extension Kiln.Export {
             if r.floatOperators.isEmpty {
                 print("int8: every operator is int8 (inputs quantized and outputs dequantized at the edges)")
             } else {
-                print("WARNING: \(r.floatOperators.count) op(s) left in FLOAT between DEQUANTIZE and QUANTIZE (no int8 form):")
-                for f in r.floatOperators { print("  FLOAT \(f.node) (\(f.op)): \(f.reason)") }
+                let byFloatHeads = r.floatOperators.allSatisfy { floatReasons[$0.node]?.hasPrefix("by --float-heads") == true }
+                if byFloatHeads {
+                    print("int8 except the heads: \(r.floatOperators.count) op(s) in float after a DEQUANTIZE (--float-heads):")
+                } else {
+                    print("WARNING: \(r.floatOperators.count) op(s) left in FLOAT between DEQUANTIZE and QUANTIZE (no int8 form):")
+                }
+                for f in r.floatOperators { print("  FLOAT \(f.node) (\(f.op)): \(floatReasons[f.node] ?? f.reason)") }
             }
         }
         if let baseline, let compare {

@@ -89,6 +89,46 @@ final class ExportTFLiteTests: KilnCLITestCase {
         XCTAssertEqual((object["delta"] as! [String: Any])["bytes"] as? Int, b - a)
     }
 
+    /// `--float-heads`: each head is DEQUANTIZE then a float FULLY_CONNECTED with float32
+    /// weights, the rest of the file stays int8, and the output says why.
+    func testInt8WithFloatHeads() throws {
+        let path = dir.appendingPathComponent("tiny-float-heads.tflite").path
+        let plain = dir.appendingPathComponent("tiny-int8.tflite").path
+        let args = [
+            "export", "--arch", "tiny", "--heads", "a:3,b:2:sigmoid", "--input", "32", "--format", "tflite", "--int8",
+            "--calibration", "random", "--samples", "2",
+        ]
+        let out = try kiln(args + ["--float-heads", "-o", path]).stdout
+        XCTAssertTrue(out.contains("int8 except the heads: 2 op(s) in float after a DEQUANTIZE (--float-heads):\n"), out)
+        XCTAssertTrue(out.contains("  FLOAT heads.a.fc (linear): by --float-heads"), out)
+        XCTAssertFalse(out.contains("no int8 form"), out)
+        let sg = try TFLiteModelFile(contentsOf: path).model.subgraphs[0]
+        let fcs = sg.operators.filter { $0.builtinCode == .fullyConnected }
+        XCTAssertEqual(fcs.count, 2)
+        for fc in fcs {
+            XCTAssertEqual(fc.inputs.prefix(3).map { sg.tensors[$0].type }, [.float32, .float32, .float32])
+            XCTAssertTrue(sg.operators.contains { $0.builtinCode == .dequantize && $0.outputs == [fc.inputs[0]] })
+        }
+        XCTAssertEqual(sg.operators.filter { $0.builtinCode == .quantize }.count, 1, "one QUANTIZE, at the input")
+        XCTAssertTrue(sg.operators.contains { $0.builtinCode == .conv2d && sg.tensors[$0.inputs[1]].type == .int8 })
+        // Without the flag the heads are int8; the float heads' weights take 3 more bytes each.
+        let int8 = try kiln(args + ["-o", plain]).stdout
+        XCTAssertTrue(int8.contains("int8: every operator is int8"), int8)
+        func weightBytes(_ extra: [String]) throws -> Int {
+            let json = try kiln(args + extra + ["--json"]).stdout
+            return (try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any])["weight_bytes"] as! Int
+        }
+        let headWeights = fcs.map { sg.tensors[$0.inputs[1]].shape.reduce(1, *) }.reduce(0, +)
+        let grown = try weightBytes(["--float-heads", "-o", path]) - weightBytes(["-o", plain])
+        XCTAssertGreaterThanOrEqual(grown, 3 * headWeights, "float32 instead of int8 head weights")
+        XCTAssertLessThanOrEqual(grown, 3 * headWeights + 64, "float32 instead of int8 head weights")
+        let json = try kiln(args + ["--float-heads", "-o", path, "--json"]).stdout
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        let floats = object["float_operators"] as! [[String: String]]
+        XCTAssertEqual(floats.map { $0["node"]! }, ["heads.a.fc", "heads.b.fc"])
+        XCTAssertTrue(floats.allSatisfy { $0["reason"]!.hasPrefix("by --float-heads") }, "\(floats)")
+    }
+
     func testJSONReportAndProbabilities() throws {
         let path = dir.appendingPathComponent("tiny.tflite").path
         let out = try kiln(
