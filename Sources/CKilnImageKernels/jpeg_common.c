@@ -4,6 +4,7 @@
 // KILN_JPEG_UNSUPPORTED and anything inconsistent KILN_JPEG_INVALID, so that the caller falls
 // back to libjpeg-turbo, which decodes it or names the problem.
 #include "jpeg_internal.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,8 +15,32 @@ const uint8_t kj_natural[64 + 16] = {
     // A corrupt run can point past the last coefficient: such writes land on 63 (as in libjpeg).
     63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
 
+/// The IDCT basis for N outputs, T[u][x] = A_N[x][u] (see jpeg_template.h's header), 8 x 8 floats.
+static void basis(int n, float *t) {
+    const double pi = 3.14159265358979323846;
+    int m = 8 / n;
+    for (int u = 0; u < 8; u++) {
+        double c = u == 0 ? 0.70710678118654752440 : 1.0;
+        for (int x = 0; x < 8; x++) {
+            double sum = 0;
+            if (x < n)
+                for (int j = 0; j < m; j++) sum += cos((2.0 * (m * x + j) + 1.0) * u * pi / 16.0);
+            t[8 * u + x] = (float)(c / 2.0 * sum / m);
+        }
+    }
+}
+
 kiln_jpeg_decoder *kiln_jpeg_create(void) {
     kiln_jpeg_decoder *d = calloc(1, sizeof(kiln_jpeg_decoder));
+    if (!d) return NULL;
+    basis(8, d->basis[0]);
+    basis(4, d->basis[1]);
+    basis(2, d->basis[2]);
+    int rows = 0;
+    for (int k = 0; k < 64; k++) {
+        if (kj_natural[k] / 8 + 1 > rows) rows = kj_natural[k] / 8 + 1;
+        d->rows_of[k] = (uint8_t)rows;
+    }
     return d;
 }
 

@@ -66,6 +66,11 @@ struct kiln_jpeg_decoder {
     size_t planes_capacity;
     /// 1 when the file's data checked out up to the frame (kiln_jpeg_parse ran).
     int parsed;
+    /// File-independent tables, made once by kiln_jpeg_create: the IDCT bases for 8, 4 and 2
+    /// outputs (T[u][x] = A_N[x][u], see jpeg_template.h), and for each zig-zag index k the
+    /// number of coefficient rows positions 0...k reach (the dense IDCT skips the others).
+    float basis[3][64];
+    uint8_t rows_of[64];
 };
 
 /// Zig-zag index -> natural (row-major) index within an 8x8 block.

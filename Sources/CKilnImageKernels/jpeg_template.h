@@ -203,33 +203,6 @@ KJ_INLINE void kj_idct8(const float *blk, const float *t, int rows, uint8_t *dst
     }
 }
 
-/// The IDCT basis for N outputs, T[u][x] = A_N[x][u] (see the file's header), 8 x 8 floats.
-static void kj_basis(int n, float *t) {
-    const double pi = 3.14159265358979323846;
-    int m = 8 / n;
-    for (int u = 0; u < 8; u++) {
-        double c = u == 0 ? 0.70710678118654752440 : 1.0;
-        for (int x = 0; x < 8; x++) {
-            double sum = 0;
-            if (x < n)
-                for (int j = 0; j < m; j++) sum += __builtin_cos((2.0 * (m * x + j) + 1.0) * u * pi / 16.0);
-            t[8 * u + x] = (float)(c / 2.0 * sum / m);
-        }
-    }
-}
-
-/// Max row and column among the zig-zag positions 0...k.
-static void kj_extent(int k, int *rows, int *cols) {
-    int r = 0, c = 0;
-    for (int i = 0; i <= k; i++) {
-        int n = kj_natural[i];
-        if (n / 8 > r) r = n / 8;
-        if (n % 8 > c) c = n % 8;
-    }
-    *rows = r + 1;
-    *cols = c + 1;
-}
-
 /// YCbCr -> RGB, JFIF's equations in libjpeg's 16-bit fixed point:
 ///     R = Y + 1.40200 (Cr - 128), G = Y - 0.34414 (Cb - 128) - 0.71414 (Cr - 128), B = Y + 1.77200 (Cb - 128)
 KJ_INLINE void kj_ycc_row(const uint8_t *y, const uint8_t *cb, const uint8_t *cr, uint8_t *out, int w) {
@@ -301,18 +274,12 @@ static void kj_upsample_row(const uint8_t *near, const uint8_t *far, int n, int 
 }
 
 kiln_jpeg_status KJ_FN(kj_decode)(kiln_jpeg_decoder *d, int denominator, uint8_t *out, size_t out_stride, int channels) {
-    float t8[64] __attribute__((aligned(64)));
-    float t4[64] __attribute__((aligned(64)));
-    float t2[64] __attribute__((aligned(64)));
-    kj_basis(8, t8);
-    kj_basis(4, t4);
-    kj_basis(2, t2);
+    const float *t8 = d->basis[0], *t4 = d->basis[1], *t2 = d->basis[2];
     float q[3][80] __attribute__((aligned(64)));
     // Basis images per component, dequantized, by zig-zag index (80: corrupt runs land on 63).
     float kb[3][80 * 16] __attribute__((aligned(64)));
     float blk[64] __attribute__((aligned(64)));
-    int rows_of[64], cols_of[64];
-    for (int k = 0; k < 64; k++) kj_extent(k, &rows_of[k], &cols_of[k]);
+    const uint8_t *rows_of = d->rows_of;
     int mode[3];
     for (int i = 0; i < d->ncomp; i++) {
         kj_component *c = &d->comp[i];
