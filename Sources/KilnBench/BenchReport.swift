@@ -1,4 +1,5 @@
 import Foundation
+import KilnImage
 
 /// Everything one `kiln bench` run measured: per model, the per-image latency and its phases,
 /// memory, precision and recall per head, and the peers' figures beside Kiln's as ratios.
@@ -88,7 +89,7 @@ public struct BenchReport: Sendable, Codable {
     public var labelledImages: Int
     public var fullDecode: Bool
     /// Which decoder read baseline JPEGs on Kiln's side (`kiln` or `libjpeg-turbo`).
-    public var jpegDecoder: String
+    public var jpegDecoder: JPEGDecoder
     public var peakResidentBytes: Int?
     public var models: [Model]
     public var peerVersions: [String: String]
@@ -184,7 +185,7 @@ extension BenchReport {
     public var conditions: String {
         "\(images) image\(images == 1 ? "" : "s") (\(labelledImages) labelled), batch 1, \(threads) thread\(threads == 1 ? "" : "s"), \(warmup) warm-up "
             + "iterations, \(runs) timed passes in \(rounds) round\(rounds == 1 ? "" : "s"), \(fullDecode ? "full-size decoding" : "DCT-scaled decoding"), "
-            + "JPEG decoder \(jpegDecoder); "
+            + "JPEG decoder \(jpegDecoder.rawValue); "
             + "\(machine), kernels \(isa); peak resident \(BenchReport.bytes(peakResidentBytes))"
     }
 

@@ -169,7 +169,7 @@ public final class BenchSession {
         return BenchReport(
             machine: BenchSession.cpuName(), isa: BenchSession.kernelISA(models), threads: threads, warmup: options.warmup,
             runs: options.runs, rounds: rounds, images: images.paths.count, labelledImages: labelled, fullDecode: options.fullDecode,
-            jpegDecoder: options.jpegDecoder.rawValue,
+            jpegDecoder: options.jpegDecoder,
             peakResidentBytes: ProcessMemory.peakResident, models: reports, peerVersions: versions, notes: notes)
     }
 

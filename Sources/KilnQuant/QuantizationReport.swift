@@ -6,6 +6,9 @@ import KilnTensor
 /// simulated-int8 activations are from the float ones, so a user sees which layer hurts.
 /// Ops left in float are listed loudly in ``warnings``.
 public struct QuantizationReport: Sendable, Codable {
+    /// The float reason of the ops ``QuantizationOptions/floatHeads`` leaves in float.
+    public static let floatHeadReason = "by --float-heads: the head computes float logits from the dequantized features"
+
     public var model: String
     public var observer: String
     public var samples: Int

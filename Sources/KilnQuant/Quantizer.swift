@@ -194,7 +194,7 @@ struct Rewrite {
         var headWarnings = [String]()
         if options.floatHeads {
             let heads = Rewrite.floatHeads(g, producers: producers)
-            for k in heads.nodes { support[k] = .float(reason: Rewrite.floatHeadReason) }
+            for k in heads.nodes { support[k] = .float(reason: QuantizationReport.floatHeadReason) }
             for o in heads.without {
                 headWarnings.append(
                     "--float-heads: output '\(o)' is not computed by a linear layer (on every path), so it stays int8")
@@ -203,9 +203,6 @@ struct Rewrite {
         self.support = support
         self.headWarnings = headWarnings
     }
-
-    /// The float reason of the ops ``QuantizationOptions/floatHeads`` leaves in float.
-    static let floatHeadReason = "by --float-heads: the head computes float logits from the dequantized features"
 
     /// The float heads of `g`: for each graph output, the nodes from the last linear layer on
     /// every path to it up to the output (the walk back from the output stops at linear layers;

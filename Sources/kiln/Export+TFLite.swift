@@ -59,10 +59,9 @@ extension Kiln.Export {
         let baselineRuntime = try compare.flatMap { runtimeFigures(try FileIO.read($0), $0) }
         // Ops the quantizer left in float by --float-heads, with its reason (the file alone
         // cannot tell them from ops without an int8 form).
+        let headReason = QuantizationReport.floatHeadReason
         var floatReasons = [String: String]()
-        for op in quantized?.report.floatOps ?? [] where op.floatReason?.hasPrefix("by --float-heads") == true {
-            floatReasons[op.node] = op.floatReason
-        }
+        for op in quantized?.report.floatOps ?? [] where op.floatReason == headReason { floatReasons[op.node] = headReason }
         if json {
             var object: [String: Any] = figures(report)
             if let runtime {
@@ -119,8 +118,7 @@ extension Kiln.Export {
             if r.floatOperators.isEmpty {
                 print("int8: every operator is int8 (inputs quantized and outputs dequantized at the edges)")
             } else {
-                let byFloatHeads = r.floatOperators.allSatisfy { floatReasons[$0.node]?.hasPrefix("by --float-heads") == true }
-                if byFloatHeads {
+                if r.floatOperators.allSatisfy({ floatReasons[$0.node] != nil }) {
                     print("int8 except the heads: \(r.floatOperators.count) op(s) in float after a DEQUANTIZE (--float-heads):")
                 } else {
                     print("WARNING: \(r.floatOperators.count) op(s) left in FLOAT between DEQUANTIZE and QUANTIZE (no int8 form):")
